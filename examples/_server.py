@@ -26,8 +26,14 @@ from pathlib import Path
 def local_server(delay: float, body_size: int = 64) -> Iterator[int]:
     """Start the server in a child process; yield its port; stop it on exit (even Ctrl-C)."""
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--delay", str(delay),
-         "--body-size", str(body_size)],
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--delay",
+            str(delay),
+            "--body-size",
+            str(body_size),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

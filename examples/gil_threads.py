@@ -44,7 +44,8 @@ def main() -> None:
         t.start()
     for t in threads:
         t.join()
-    print(f"checksum {sum(results)} from {THREADS} threads in {time.perf_counter() - started:.2f} s")
+    elapsed = time.perf_counter() - started
+    print(f"checksum {sum(results)} from {THREADS} threads in {elapsed:.2f} s")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(longest_chain, starts, timeout=60))
     n, length = max(results, key=lambda r: r[1])
-    print(f"longest chain below {TASKS * NUMBERS_PER_TASK}: {n} ({length} steps), "
-          f"{time.perf_counter() - started:.2f} s with {WORKERS} processes")
+    print(
+        f"longest chain below {TASKS * NUMBERS_PER_TASK}: {n} ({length} steps), "
+        f"{time.perf_counter() - started:.2f} s with {WORKERS} processes"
+    )
 
 
 if __name__ == "__main__":
