@@ -1,0 +1,407 @@
+"""The event-loop watchdog: notice when a loop stops getting back to its own
+scheduling, and say where it was stuck and on what.
+
+How it works, and why it costs the loop almost nothing:
+
+* On the loop thread, a heartbeat callback re-arms itself with ``loop.call_later``
+  every ``threshold / 4``. It only reads the clock and stores two numbers. It uses
+  nothing but the public loop API, so it works with asyncio and uvloop alike.
+* A daemon thread checks the heartbeat. Once it is overdue by half the threshold, the
+  thread samples the loop thread every few milliseconds (Python stack, kernel state,
+  CPU clock) until the heartbeat comes back.
+* When the heartbeat comes back later than ``threshold`` after it was due, that is a
+  stall. Its duration is the heartbeat's lateness: a lower bound on the time the loop
+  was stuck, short of it by at most ``threshold / 4``. So a block shorter than the
+  threshold is never reported.
+
+The samples name the program's own line that blocked (the most-sampled one), the call
+in progress there, and the kind of block (the probe's wait taxonomy). The sampler holds
+the GIL while it reads the loop thread, so a loop thread running Python is found
+waiting for the GIL: because of us. Such samples count as ``cpu``, and the loop
+thread's CPU clock over the stall decides between CPU work and a blocking call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from boundwise.probe.classify import Classifier
+from boundwise.probe.clock import wall_ns
+from boundwise.probe.frames import Site, callee_name, is_user_code, stack, user_site
+from boundwise.probe.kernel import TaskFiles, runtime_region, source_available
+from boundwise.probe.taxonomy import Category
+
+from .advice import advice_for
+from .stall import Frame, Stall
+
+__all__ = ["Stall", "Watchdog", "watch"]
+
+logger = logging.getLogger("boundwise.watch")
+
+StallCallback = Callable[[Stall], object]
+
+
+@dataclass(slots=True)
+class _Sample:
+    category: Category
+    detail: str
+    site: Site | None
+    call: str
+    stack: list[Site]
+    context: str
+
+
+@dataclass(slots=True)
+class _Window:
+    """What the sampler saw while the heartbeat was overdue."""
+
+    start_ns: int
+    end_ns: int
+    samples: list[_Sample]
+    cpu_fraction: float | None
+
+
+class Watchdog:
+    """Watches one event loop for stalls longer than ``threshold`` seconds.
+
+    ``on_stall`` is called with each :class:`Stall`, from the watchdog thread (keep
+    it short; it must not touch the loop). Stalls are also kept in :attr:`stalls`
+    (the latest ``max_stalls``) and, with ``log=True``, logged as warnings on the
+    ``boundwise.watch`` logger. ``context`` is called at each sample to label what
+    the loop is running (an endpoint, a test).
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.1,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        on_stall: StallCallback | None = None,
+        log: bool = True,
+        context: Callable[[], str] | None = None,
+        sample_interval: float | None = None,
+        max_stalls: int = 1000,
+    ) -> None:
+        if threshold <= 0:
+            raise ValueError("threshold must be positive")
+        self.threshold = threshold
+        self.loop = loop
+        self.on_stall = on_stall
+        self.log = log
+        self.context = context
+        self.stalls: list[Stall] = []
+        self.stall_count = 0
+        self.max_stalls = max_stalls
+        self._threshold_ns = int(threshold * 1e9)
+        # The heartbeat period bounds how much a stall's duration is underestimated.
+        self._interval = min(max(threshold / 4, 0.002), 0.25)
+        self._interval_ns = int(self._interval * 1e9)
+        self._sample_interval = sample_interval or min(max(threshold / 20, 0.002), 0.02)
+        # Heartbeat state: written on the loop thread, read by the watchdog thread.
+        self._due_ns = 0
+        self._beats = 0
+        self._skip_next = False
+        self._late: deque[tuple[int, int]] = deque()
+        self._handle: asyncio.TimerHandle | None = None
+        # Watchdog thread state.
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+        self._paused = False
+        self._windows: deque[_Window] = deque(maxlen=8)
+        self._ident = 0
+        self._native_id = 0
+        self._task: TaskFiles | None = None
+        self._classifier = Classifier(runtime_region())
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> Watchdog:
+        """Start watching. From the loop's own thread the heartbeat starts at once;
+        from another thread it starts on the loop's next iteration."""
+        if self._thread is not None:
+            return self
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._due_ns = wall_ns() + self._interval_ns
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._attach()
+        else:
+            self._skip_next = True
+            loop.call_soon_threadsafe(self._attach)
+        self._thread = threading.Thread(target=self._run, name="boundwise-watchdog", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Stall]:
+        """Stop watching; returns the stalls seen. From the loop thread, a stall still
+        in progress (the loop was stuck right up to this call) is counted too."""
+        if self._thread is None:
+            return self.stalls
+        if threading.get_ident() == self._ident:
+            self._check_now()
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            if threading.get_ident() == self._ident:
+                handle.cancel()
+            elif self.loop is not None and not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(handle.cancel)
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
+        if self._task is not None:
+            self._task.close()
+            self._task = None
+        return self.stalls
+
+    def pause(self) -> None:
+        """The loop stops running for a while (between ``run_until_complete`` calls):
+        time it spends not running is not a stall. Call from the loop thread."""
+        self._paused = True
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+    def resume(self) -> None:
+        """The loop runs again. Call from the loop thread."""
+        if not self._paused:
+            return
+        self._paused = False
+        self._beat(count=False)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def __enter__(self) -> Watchdog:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Watchdog:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- loop thread ----------------------------------------------------------------
+
+    def _attach(self) -> None:
+        self._ident = threading.get_ident()
+        self._native_id = threading.get_native_id()
+        if source_available() != "stack":
+            self._task = TaskFiles(os.getpid(), self._native_id)
+        self._beat(count=False)
+
+    def _beat(self, count: bool = True) -> None:
+        """The heartbeat: runs on the loop thread, costs two clock reads."""
+        now = wall_ns()
+        if count and not self._skip_next and now - self._due_ns > self._threshold_ns:
+            self._late.append((self._due_ns, now))
+            self._wake.set()
+        self._skip_next = False
+        self._due_ns = now + self._interval_ns
+        self._beats += 1
+        if not self._stopping and not self._paused and self.loop is not None:
+            self._handle = self.loop.call_later(self._interval, self._beat)
+
+    def _check_now(self) -> None:
+        """A stall still in progress when watching ends on the loop thread."""
+        now = wall_ns()
+        if not self._paused and not self._skip_next and now - self._due_ns > self._threshold_ns:
+            self._late.append((self._due_ns, now))
+            self._beats += 1
+
+    # -- watchdog thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping:
+                self._wake.wait(self._interval)
+                self._wake.clear()
+                self._report_late()
+                loop = self.loop
+                if loop is None or loop.is_closed():
+                    break
+                if self._paused or not self._ident:
+                    continue
+                if not loop.is_running():
+                    self._skip_next = True  # the time it spends stopped is not a stall
+                    continue
+                if wall_ns() - self._due_ns > self._threshold_ns // 2:
+                    self._sample_until_beat()
+            self._report_late()
+        except Exception:  # the watchdog must never take the program down
+            logger.exception("boundwise watchdog failed")
+
+    def _sample_until_beat(self) -> None:
+        beats = self._beats
+        start = wall_ns()
+        cpu0 = self._loop_cpu_ns()
+        samples: list[_Sample] = []
+        limit = 10_000  # about a minute of samples: a longer stall keeps its first ones
+        while self._beats == beats and not self._stopping and not self._paused:
+            if len(samples) < limit:
+                sample = self._sample()
+                if sample is None:
+                    break
+                samples.append(sample)
+            time.sleep(self._sample_interval)
+        end = wall_ns()
+        cpu1 = self._loop_cpu_ns()
+        fraction = None
+        if cpu0 is not None and cpu1 is not None and end > start:
+            fraction = min(1.0, max(0.0, (cpu1 - cpu0) / (end - start)))
+        with self._lock:
+            self._windows.append(_Window(start, end, samples, fraction))
+        self._report_late()
+
+    def _loop_cpu_ns(self) -> int | None:
+        """CPU time the loop thread used or was ready to use (on a run queue)."""
+        if self._task is not None:
+            got = self._task.cpu_ns()
+            if got is not None:
+                return got[0] + got[1]
+        try:
+            return time.clock_gettime_ns(time.pthread_getcpuclockid(self._ident))
+        except (OSError, AttributeError, OverflowError):
+            return None
+
+    def _sample(self) -> _Sample | None:
+        frame = sys._current_frames().get(self._ident)
+        if frame is None:
+            return None
+        state = self._task.state() if self._task is not None else None
+        if state is not None and state.running:
+            category, detail = Category.CPU, "running"
+        elif state is None:
+            category, detail = self._classifier.classify_stack(frame, self._ident)
+        else:
+            category, detail = self._classifier.classify(state, frame, self._ident)
+        if category is Category.GIL:
+            # We hold the GIL while sampling: a loop thread waiting for it was running
+            # Python. The CPU clock confirms or corrects this over the whole stall.
+            category = Category.CPU
+        site = user_site(frame)
+        call = ""
+        f: Any = frame
+        while f is not None:
+            if is_user_code(f.f_code):
+                call = callee_name(f)
+                break
+            f = f.f_back
+        if not call:
+            call = callee_name(frame)
+        context = ""
+        if self.context is not None:
+            try:
+                context = self.context() or ""
+            except Exception:
+                context = ""
+        return _Sample(category, detail, site, call, stack(frame), context)
+
+    def _report_late(self) -> None:
+        """Turn late heartbeats into stalls, with the samples taken meanwhile."""
+        while self._late:
+            due, arrival = self._late.popleft()
+            with self._lock:
+                window = next(
+                    (w for w in self._windows if w.end_ns >= due and w.start_ns <= arrival), None
+                )
+                if window is not None:
+                    self._windows.remove(window)
+            self._record(_build_stall(due, arrival, window))
+
+    def _record(self, stall: Stall) -> None:
+        self.stall_count += 1
+        self.stalls.append(stall)
+        if len(self.stalls) > self.max_stalls:
+            del self.stalls[0]
+        if self.log:
+            logger.warning("%s", stall)
+        if self.on_stall is not None:
+            try:
+                self.on_stall(stall)
+            except Exception:
+                logger.exception("boundwise on_stall callback failed")
+
+
+def _build_stall(due_ns: int, arrival_ns: int, window: _Window | None) -> Stall:
+    duration = (arrival_ns - due_ns) / 1e9
+    started = time.time() - (wall_ns() - due_ns) / 1e9
+    if window is None or not window.samples:
+        return Stall(
+            duration_s=duration,
+            category=Category.OTHER,
+            advice="the stall ended before it could be sampled; lower the threshold to see it",
+            cpu_fraction=window.cpu_fraction if window else None,
+            started_at=started,
+        )
+    samples = window.samples
+    counts = Counter(s.category for s in samples)
+    blocking = Counter({c: n for c, n in counts.items() if c is not Category.CPU})
+    fraction = window.cpu_fraction
+    if not blocking or (fraction is not None and fraction >= 0.5):
+        category = Category.CPU
+    else:
+        category = blocking.most_common(1)[0][0]
+    sites = Counter(s.site for s in samples if s.site is not None)
+    site = sites.most_common(1)[0][0] if sites else None
+    chosen = [s for s in samples if s.site == site] or samples
+    in_category = [s for s in chosen if s.category is category] or chosen
+    call = Counter(s.call for s in in_category).most_common(1)[0][0]
+    detail = Counter(s.detail for s in in_category).most_common(1)[0][0]
+    contexts = Counter(s.context for s in samples if s.context)
+    last = in_category[-1]
+    return Stall(
+        duration_s=duration,
+        category=category,
+        file=site.file if site else "",
+        line=site.line if site else 0,
+        function=site.function if site else "",
+        call=call,
+        advice=advice_for(call, category),
+        cpu_fraction=fraction,
+        samples=len(samples),
+        breakdown={str(c): round(n / len(samples), 3) for c, n in counts.most_common()},
+        detail=detail,
+        stack=[Frame.of(s) for s in last.stack],
+        started_at=started,
+        context=contexts.most_common(1)[0][0] if contexts else "",
+    )
+
+
+def watch(
+    threshold: float = 0.1,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+    on_stall: StallCallback | None = None,
+    log: bool = True,
+) -> Watchdog:
+    """Watch the running event loop (or ``loop``) for stalls longer than ``threshold``.
+
+    >>> async def main():
+    ...     with boundwise.watch(threshold=0.05) as w:
+    ...         await serve()
+    ...     print(w.stalls)
+    """
+    return Watchdog(threshold, loop=loop, on_stall=on_stall, log=log)
