@@ -18,11 +18,11 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     # probe and advice
-    "profile": "boundwise.probe.session",
+    "profile": "boundwise.profiling",
     "Profile": "boundwise.probe.profile",
     "Category": "boundwise.probe.taxonomy",
-    "Recommendation": "boundwise.advise.recommend",
-    "advise": "boundwise.advise.recommend",
+    "Recommendation": "boundwise.probe.profile",
+    "advise": "boundwise.advise",
     # runtime
     "task": "boundwise.runtime.api",
     "map": "boundwise.runtime.api",
@@ -41,9 +41,9 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from boundwise.advise.recommend import Recommendation, advise
-    from boundwise.probe.profile import Profile
-    from boundwise.probe.session import profile
+    from boundwise.advise import advise
+    from boundwise.probe.profile import Profile, Recommendation
+    from boundwise.profiling import profile
     from boundwise.probe.taxonomy import Category
     from boundwise.runtime.api import Handle, Runtime, default_runtime, map, task
     from boundwise.runtime.errors import RemoteTraceback, TaskTimeout, WorkerCrashed

@@ -52,7 +52,7 @@ _PARKED_MODULES: Final = (
     "distributed", "dask", "joblib",
 )
 _SYNC_MODULES: Final = frozenset({"threading", "queue"})
-_JOIN_FUNCTIONS: Final = frozenset({"join", "_wait_for_tstate_lock", "_shutdown"})
+_JOIN_FUNCTIONS: Final = frozenset({"join", "_wait_for_tstate_lock", "_shutdown", "start"})
 
 # The call a frame is in, when no kernel evidence is available (last name component).
 _STACK_CALLS: Final[dict[str, Category]] = {

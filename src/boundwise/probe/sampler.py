@@ -1,0 +1,393 @@
+"""The sampler: a thread that reads every thread's kernel state and Python stack.
+
+Each round it reads, for every thread, the nanoseconds it spent on a CPU so far
+(exact, from the kernel) and, for threads that ran since the last round, what they
+are blocked in and which line of the program they are at. CPU time is therefore
+measured, not inferred from samples; only the *reason* for time off the CPU is
+sampled, and it is weighted by the time it stands for.
+
+The observer effect: the sampler needs the GIL while it reads, so Python threads
+wait for it *because of the sampler*. That wait is not contention: it is taken off
+their GIL time (and reported as ``observer_s``). Threads whose CPU clock advances
+while the sampler holds the GIL are running native code that released the GIL.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+from .classify import Classifier
+from .frames import Site, user_site
+from .kernel import KernelState, TaskFiles, mapping_in, runtime_region, source_available
+from .tally import Tally, ThreadTotals
+from .taxonomy import Category
+
+DEFAULT_INTERVAL = 0.005
+MAX_DUTY = 0.03
+"""The sampler holds the GIL at most this share of the time: with many threads it
+samples less often rather than slowing the program."""
+_NATIVE_WINDOW_NS = 20_000
+HOUSEKEEPING_EVERY = 0.1
+"""Seconds between looks for new threads and worker processes."""
+
+
+@dataclass(slots=True)
+class _Track:
+    """What the sampler remembers of one thread between rounds."""
+
+    pid: int
+    tid: int
+    files: TaskFiles | None
+    totals: ThreadTotals
+    ident: int | None = None
+    worker_region: tuple[int, int] | None = None
+    run_ns: int = -1
+    delay_ns: int = 0
+    category: Category = Category.OTHER
+    """What it was doing at the last reading (``cpu`` when on a CPU)."""
+    last_wait: Category = Category.OTHER
+    """The last thing it was seen waiting on: the likely cause of time off the CPU
+    in an interval that ends with it running."""
+    site: Site | None = None
+    cpu_kind: str = ""
+    """``native`` (runs while we hold the GIL), ``python`` (waits for the GIL), or unknown."""
+    alive: bool = True
+    fresh: bool = False
+    """Started while sampling: the CPU it used before we first saw it counts."""
+
+
+@dataclass(slots=True)
+class _Worker:
+    pid: int
+    region: tuple[int, int] | None
+    tracks: dict[int, _Track] = field(default_factory=dict)
+
+
+class Sampler:
+    """Samples every thread of this process, and of its worker processes."""
+
+    def __init__(self, interval: float = DEFAULT_INTERVAL, source: str | None = None) -> None:
+        if interval <= 0:
+            raise ValueError("the sampling interval must be positive")
+        self.interval = interval
+        self.source = source or source_available()
+        region = runtime_region() if self.source == "syscall" else None
+        self.gil_region = region
+        self.classifier = Classifier(region)
+        self.tally = Tally()
+        self.pid = os.getpid()
+        self._tracks: dict[int, _Track] = {}
+        self._by_ident: dict[int, _Track] = {}
+        self._workers: dict[int, _Worker] = {}
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._own_tid = 0
+        self._last_housekeeping = 0.0
+        self._hold_ns = 0
+        self._lock_seen = False
+        self._cpu_clock: Callable[[int], int] | None = _thread_cpu_clock()
+        self.error: BaseException | None = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="boundwise-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> Tally:
+        """Stop sampling (after one last round) and return the totals."""
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join()
+        for track in [*self._tracks.values(), *self._all_worker_tracks()]:
+            if track.files is not None:
+                track.files.close()
+        return self.tally
+
+    def _run(self) -> None:
+        self._own_tid = threading.get_native_id()
+        prev = time.perf_counter_ns()
+        try:
+            self._housekeeping()
+            self._round(prev, first=True)
+            while not self._stop:
+                # Sleep the interval, longer when rounds get expensive (many threads).
+                pause = max(self.interval, self._hold_ns / 1e9 * (1 / MAX_DUTY - 1))
+                time.sleep(pause)
+                now = time.perf_counter()
+                if now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
+                    self._housekeeping()
+                start = time.perf_counter_ns()
+                self._round(start - prev)
+                prev = start
+            start = time.perf_counter_ns()
+            self._round(start - prev)
+        except BaseException as exc:  # never take the program down with us
+            self.error = exc
+
+    # -- discovering threads and workers -------------------------------------
+
+    def _housekeeping(self) -> None:
+        self._last_housekeeping = time.perf_counter()
+        for thread in list(threading._active.values()):  # noqa: SLF001 - ident -> Thread
+            tid = thread.native_id
+            if tid is None or tid == self._own_tid or thread.ident is None:
+                continue
+            track = self._tracks.get(tid)
+            if track is None:
+                files = TaskFiles(self.pid, tid, self.source == "syscall") if self.source != "stack" else None
+                totals = self.tally.thread(self.pid, tid, thread.name)
+                track = _Track(self.pid, tid, files, totals, ident=thread.ident)
+                track.fresh = self.tally.rounds > 0
+                self._tracks[tid] = track
+            track.ident = thread.ident
+            track.totals.name = thread.name
+            self._by_ident[thread.ident] = track
+        if self.source != "stack":
+            self._native_threads()
+            self._find_workers()
+
+    def _native_threads(self) -> None:
+        """Threads started outside ``threading`` (by C libraries): kernel state only."""
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{self.pid}/task")]
+        except OSError:
+            return
+        for tid in tids:
+            if tid in self._tracks or tid == self._own_tid:
+                continue
+            files = TaskFiles(self.pid, tid, self.source == "syscall")
+            name = files.comm() or f"thread-{tid}"
+            totals = self.tally.thread(self.pid, tid, f"{name} (native)")
+            self._tracks[tid] = _Track(self.pid, tid, files, totals, fresh=self.tally.rounds > 0)
+
+    def _find_workers(self) -> None:
+        """Worker processes of ``multiprocessing`` (pools, ProcessPoolExecutor).
+
+        Only processes that run our own Python code are measured with us; an
+        external command (``subprocess.run``) stays outside, and waiting for it is
+        ``subprocess`` time.
+        """
+        mp = sys.modules.get("multiprocessing.process")
+        children = getattr(mp, "_children", ()) if mp is not None else ()
+        pids: set[int] = set()
+        for proc in list(children):
+            popen = getattr(proc, "_popen", None)
+            pid = getattr(popen, "pid", None)
+            if isinstance(pid, int) and getattr(popen, "returncode", None) is None:
+                pids.add(pid)
+        for pid in pids - self._workers.keys():
+            region = mapping_in(pid, self.gil_region) if self.gil_region else None
+            self._workers[pid] = _Worker(pid, region)
+        for pid, worker in self._workers.items():
+            try:
+                tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            except OSError:
+                continue
+            for tid in tids:
+                if tid not in worker.tracks:
+                    files = TaskFiles(pid, tid, self.source == "syscall")
+                    totals = self.tally.thread(pid, tid, files.comm() or f"worker-{pid}", worker=True)
+                    worker.tracks[tid] = _Track(
+                        pid, tid, files, totals, worker_region=worker.region, fresh=True
+                    )
+
+    def _all_worker_tracks(self) -> list[_Track]:
+        return [t for w in self._workers.values() for t in w.tracks.values()]
+
+    # -- one round -----------------------------------------------------------
+
+    def _round(self, elapsed_ns: int, first: bool = False) -> None:
+        """Read every thread once and account the time since the last round."""
+        t_a = time.perf_counter_ns()
+        tracks = [t for t in self._tracks.values() if t.alive]
+        # CPU clocks first, at the moment we took the GIL.
+        ran = [self._read_cpu(t) for t in tracks]
+        frames = sys._current_frames()  # noqa: SLF001
+        states: list[KernelState | None] = []
+        for track, moved in zip(tracks, ran, strict=True):
+            frame = frames.get(track.ident) if track.ident is not None else None
+            states.append(self._observe(track, frame, moved) if moved or first else None)
+        for track, state in zip(tracks, states, strict=True):
+            if state is not None and state.running and track.ident is not None:
+                # On a CPU or runnable while we hold the GIL: native code, unless
+                # its clock stands still (a Python thread on its way to the GIL,
+                # or a native one preempted: undecided either way).
+                track.cpu_kind = "native" if self._runs_without_gil(track) else ""
+        # A lone thread waiting for the GIL waits for us, the sampler: nobody else
+        # wanted it. That is the observer effect, not contention.
+        waiting = sum(1 for t in tracks if t.category is Category.GIL and t.ident is not None)
+        # Work done while other threads queue on a lock is taken to be under it.
+        lock_now = any(t.category is Category.LOCK for t in tracks)
+        contended, self._lock_seen = lock_now or self._lock_seen, lock_now
+        seconds = 0.0 if first else elapsed_ns / 1e9
+        for track, moved in zip(tracks, ran, strict=True):
+            self._account(track, seconds, moved, lone=waiting <= 1, contended=contended)
+        self._workers_round(seconds)
+        self.tally.rounds += 1
+        self.tally.readings += len(tracks)
+        self._hold_ns = time.perf_counter_ns() - t_a
+
+    def _runs_without_gil(self, track: _Track) -> bool:
+        """Whether a thread found running keeps running while we hold the GIL.
+
+        Its own CPU clock (exact, unlike schedstat, which lags by up to a tick)
+        must advance for most of a short window; Python code cannot run then.
+        """
+        if self._cpu_clock is None or track.ident is None:
+            return False
+        try:
+            start = self._cpu_clock(track.ident)
+            t0 = time.perf_counter_ns()
+            while time.perf_counter_ns() - t0 < _NATIVE_WINDOW_NS:
+                pass
+            ran = self._cpu_clock(track.ident) - start
+            return ran * 2 >= time.perf_counter_ns() - t0
+        except OSError:
+            return False
+
+    def _read_cpu(self, track: _Track) -> tuple[int, int] | None:
+        """New CPU counters of a thread, or None when it has not run since last round."""
+        if track.files is not None:
+            cpu = track.files.cpu_ns()
+        elif self._cpu_clock is not None and track.ident is not None:
+            try:
+                cpu = (self._cpu_clock(track.ident), 0)
+            except OSError:
+                cpu = None
+        else:
+            cpu = (track.run_ns + 1, 0)  # no clock: treat as moved, sample every round
+        if cpu is None:
+            track.alive = False
+            return None
+        if cpu[0] == track.run_ns and cpu[1] == track.delay_ns:
+            return None
+        return cpu
+
+    def _observe(self, track: _Track, frame: FrameType | None, moved: object) -> KernelState | None:
+        """Read what a thread that ran since the last round is doing now."""
+        if track.files is not None:
+            state = track.files.state()
+            if state is None:
+                track.alive = False
+                return None
+        else:
+            state = None
+        if state is not None and state.running:
+            track.category = Category.CPU
+        else:
+            track.category, _ = self.classifier.classify(state, frame, track.tid)
+            if track.category is not Category.CPU:
+                track.last_wait = track.category
+        track.cpu_kind = "python" if track.category is Category.GIL else ""
+        track.site = user_site(frame) if frame is not None else None
+        return state if state is not None else KernelState(running=track.category is Category.CPU)
+
+    def _account(
+        self,
+        track: _Track,
+        seconds: float,
+        moved: tuple[int, int] | None,
+        lone: bool = False,
+        contended: bool = False,
+    ) -> None:
+        """Add one interval of a thread: CPU as measured, the rest to what it waited on."""
+        if not track.alive or (moved is None and track.run_ns < 0):
+            return
+        tally = self.tally
+        cpu = 0.0
+        if moved is not None:
+            run, delay = moved
+            if track.run_ns < 0:
+                track.run_ns, track.delay_ns = run, delay
+                if track.fresh:
+                    track.totals.add(Category.CPU, run / 1e9)
+                return
+            # Runnable but waiting for a core (delay) is CPU demand too.
+            cpu = min(seconds, (run - track.run_ns + delay - track.delay_ns) / 1e9)
+            track.run_ns, track.delay_ns = run, delay
+        off = max(0.0, seconds - cpu)
+        category = track.category
+        if category is Category.CPU:
+            category = track.last_wait if track.ident is not None else Category.OTHER
+            if category is Category.OTHER and track.ident is not None:
+                category = Category.GIL
+        if category is Category.GIL:
+            observed = off if lone else min(off, self._hold_ns / 1e9)
+            off -= observed
+            tally.observer_s += observed
+        totals = track.totals
+        totals.add(Category.CPU, cpu)
+        totals.add(category, off)
+        if track.cpu_kind == "native":
+            tally.native_cpu_s += cpu
+        elif track.cpu_kind == "python":
+            tally.python_cpu_s += cpu
+        if contended and category not in (Category.LOCK, Category.IDLE):
+            tally.serial_s += cpu + off
+        tally.add_site(track.site, Category.CPU, cpu)
+        tally.add_site(track.site, category, off)
+
+    def _workers_round(self, seconds: float) -> None:
+        if not self._workers:
+            return
+        for pid in list(self._workers):
+            worker = self._workers[pid]
+            live = 0
+            for track in worker.tracks.values():
+                if not track.alive or track.files is None:
+                    continue
+                moved = self._read_cpu(track)
+                if not track.alive:
+                    continue
+                live += 1
+                if moved is not None or track.run_ns < 0:
+                    self._observe_worker(track)
+                self._account(track, seconds, moved)
+            self.tally.worker_cpu_s[pid] = sum(
+                t.run_ns / 1e9 for t in worker.tracks.values() if t.run_ns > 0
+            )
+            if not live:
+                for track in worker.tracks.values():
+                    if track.files is not None:
+                        track.files.close()
+                del self._workers[pid]
+
+    def _observe_worker(self, track: _Track) -> None:
+        assert track.files is not None
+        state = track.files.state()
+        if state is None:
+            track.alive = False
+            return
+        if state.running:
+            track.category = Category.CPU
+            return
+        lo, hi = track.worker_region or (0, 0)
+        if state.syscall == "futex":
+            # No stack to look at in another process: a futex on its GIL is GIL
+            # contention among its threads; any other futex is a worker parked
+            # until its parent hands it work.
+            track.category = Category.GIL if lo <= state.arg0 < hi else Category.IDLE
+            track.last_wait = track.category
+            return
+        category, _ = self.classifier.classify(state, None, track.tid)
+        if category is Category.SUBPROCESS and state.fd_kind == "pipe":
+            category = Category.IDLE  # reading the pipe its tasks arrive on
+        track.category = track.last_wait = category
+
+
+def _thread_cpu_clock() -> Callable[[int], int] | None:
+    getclock = getattr(time, "pthread_getcpuclockid", None)
+    if getclock is None:
+        return None
+
+    def read(ident: int) -> int:
+        return time.clock_gettime_ns(getclock(ident))
+
+    return read

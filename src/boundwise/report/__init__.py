@@ -1,0 +1,1 @@
+"""report: render a Profile for people (console) and for tools (JSON)."""
