@@ -236,7 +236,7 @@ def _unpicklable_reason(fn: Any) -> str | None:
             return "a lambda"
         if "<locals>" in qualname:
             return "defined inside another function"
-        if _lookup(raw.__module__, qualname) is not fn:
+        if _lookup(raw.__module__, qualname) not in (fn, raw):
             return f"{raw.__module__}.{qualname} does not name it at module level"
         return None
     try:
