@@ -24,6 +24,7 @@ thread's CPU clock over the stall decides between CPU work and a blocking call.
 from __future__ import annotations
 
 import asyncio
+import dis
 import logging
 import os
 import sys
@@ -32,8 +33,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
+from boundwise.probe import frames as _frames
 from boundwise.probe.classify import Classifier
 from boundwise.probe.clock import wall_ns
 from boundwise.probe.frames import Site, callee_name, is_user_code, stack, user_site
@@ -58,6 +61,13 @@ class _Sample:
     call: str
     stack: list[Site]
     context: str
+    returned: tuple[Site, str] | None = None
+    """The user frame's previous call (its site and name): the one that just returned
+    when this sample had to wait for the GIL."""
+    weight: int = 1
+    """Nanoseconds this sample stands for: since the previous one. A sample that had
+    to wait for the GIL (the loop thread ran C code holding it, ``json.loads`` on a
+    big payload) is taken just as that call returns, and stands for all of it."""
 
 
 @dataclass(slots=True)
@@ -236,6 +246,7 @@ class Watchdog:
     def _run(self) -> None:
         try:
             while not self._stopping:
+                expected = wall_ns() + self._interval_ns
                 self._wake.wait(self._interval)
                 self._wake.clear()
                 self._report_late()
@@ -248,22 +259,38 @@ class Watchdog:
                     self._skip_next = True  # the time it spends stopped is not a stall
                     continue
                 if wall_ns() - self._due_ns > self._threshold_ns // 2:
-                    self._sample_until_beat()
+                    self._sample_until_beat(expected)
             self._report_late()
         except Exception:  # the watchdog must never take the program down
             logger.exception("boundwise watchdog failed")
 
-    def _sample_until_beat(self) -> None:
+    def _sample_until_beat(self, expected: int) -> None:
+        """Sample the loop thread until the heartbeat comes back. ``expected`` is when
+        this thread should have woken: later than that, it was kept from the GIL."""
         beats = self._beats
         start = wall_ns()
         cpu0 = self._loop_cpu_ns()
         samples: list[_Sample] = []
         limit = 10_000  # about a minute of samples: a longer stall keeps its first ones
+        previous = max(self._due_ns, start - self._interval_ns)
+        # Longer than this between samples, and the loop thread never let go of the GIL.
+        held_ns = int((self._sample_interval + 4 * sys.getswitchinterval()) * 1e9)
         while self._beats == beats and not self._stopping and not self._paused:
             if len(samples) < limit:
                 sample = self._sample()
                 if sample is None:
                     break
+                now = wall_ns()
+                sample.weight = max(1, now - previous)
+                if now - expected > held_ns and sample.returned is not None:
+                    # The GIL was held all along: native code (json.loads on a big
+                    # payload) that has just returned. Name it, not where it returned to.
+                    site_, call_ = sample.returned
+                    sample.site, sample.call, sample.category = site_, call_, Category.CPU
+                    sample.detail = "native code holding the GIL"
+                    if sample.stack:
+                        sample.stack[0] = site_
+                previous = now
                 samples.append(sample)
             time.sleep(self._sample_interval)
         end = wall_ns()
@@ -303,21 +330,23 @@ class Watchdog:
             category = Category.CPU
         site = user_site(frame)
         call = ""
+        returned = None
         f: Any = frame
         while f is not None:
             if is_user_code(f.f_code):
-                call = callee_name(f)
+                call = call_in(f)
+                returned = _previous_call(f)
                 break
             f = f.f_back
         if not call:
-            call = callee_name(frame)
+            call = call_in(frame)
         context = ""
         if self.context is not None:
             try:
                 context = self.context() or ""
             except Exception:
                 context = ""
-        return _Sample(category, detail, site, call, stack(frame), context)
+        return _Sample(category, detail, site, call, stack(frame), context, returned)
 
     def _report_late(self) -> None:
         """Turn late heartbeats into stalls, with the samples taken meanwhile."""
@@ -345,6 +374,56 @@ class Watchdog:
                 logger.exception("boundwise on_stall callback failed")
 
 
+def call_in(frame: FrameType) -> str:
+    """The call a frame is in. On 3.11 a frame that called a *Python* function reports
+    an ``f_lasti`` inside the CALL's inline cache, past the CALL itself, where
+    ``callee_name`` finds nothing: take the nearest call just before it."""
+    name = callee_name(frame)
+    if name:
+        return name
+    calls = _frames._callee_cache.get(frame.f_code)  # filled by callee_name above
+    if not calls:
+        return ""
+    lasti = frame.f_lasti
+    before = [offset for offset in calls if lasti - 8 <= offset < lasti]  # 4 cache entries
+    return calls[max(before)] if before else ""
+
+
+def _previous_call(frame: FrameType) -> tuple[Site, str] | None:
+    """The call before the one the frame is in (or before where it is)."""
+    call_in(frame)  # fills the probe's cache of the code's calls
+    calls = _frames._callee_cache.get(frame.f_code)
+    if not calls:
+        return None
+    lasti = frame.f_lasti
+    current = [o for o in calls if lasti - 8 <= o <= lasti]
+    limit = max(current) if current else lasti + 1
+    before = sorted(o for o in calls if o < limit)
+    if before and not current and _awaiting(frame):
+        before.pop()  # that call made the awaitable being awaited now: it has not run yet
+    if not before:
+        return None
+    offset = before[-1]
+    line = next(
+        (ln for start, end, ln in frame.f_code.co_lines() if start <= offset < end and ln), 0
+    )
+    if not line:
+        return None
+    return Site(frame.f_code.co_filename, line, frame.f_code.co_name), calls[offset]
+
+
+_AWAIT_OPS = frozenset(
+    dis.opmap[name]
+    for name in ("SEND", "YIELD_VALUE", "GET_AWAITABLE", "RESUME", "JUMP_BACKWARD_NO_INTERRUPT")
+    if name in dis.opmap
+)
+
+
+def _awaiting(frame: FrameType) -> bool:
+    code = frame.f_code.co_code
+    return 0 <= frame.f_lasti < len(code) and code[frame.f_lasti] in _AWAIT_OPS
+
+
 def _build_stall(due_ns: int, arrival_ns: int, window: _Window | None) -> Stall:
     duration = (arrival_ns - due_ns) / 1e9
     started = time.time() - (wall_ns() - due_ns) / 1e9
@@ -357,21 +436,23 @@ def _build_stall(due_ns: int, arrival_ns: int, window: _Window | None) -> Stall:
             started_at=started,
         )
     samples = window.samples
-    counts = Counter(s.category for s in samples)
+    counts: Counter[Category] = Counter()
+    for s in samples:
+        counts[s.category] += s.weight
+    total = sum(counts.values())
     blocking = Counter({c: n for c, n in counts.items() if c is not Category.CPU})
     fraction = window.cpu_fraction
     if not blocking or (fraction is not None and fraction >= 0.5):
         category = Category.CPU
     else:
         category = blocking.most_common(1)[0][0]
-    sites = Counter(s.site for s in samples if s.site is not None)
-    site = sites.most_common(1)[0][0] if sites else None
-    chosen = [s for s in samples if s.site == site] or samples
-    in_category = [s for s in chosen if s.category is category] or chosen
-    call = Counter(s.call for s in in_category).most_common(1)[0][0]
-    detail = Counter(s.detail for s in in_category).most_common(1)[0][0]
-    contexts = Counter(s.context for s in samples if s.context)
-    last = in_category[-1]
+    in_category = [s for s in samples if s.category is category] or samples
+    site = _heaviest([s for s in in_category if s.site is not None], lambda s: s.site)
+    chosen = [s for s in in_category if s.site == site] or in_category
+    call = _heaviest(chosen, lambda s: s.call)
+    detail = _heaviest(chosen, lambda s: s.detail)
+    context = _heaviest([s for s in samples if s.context], lambda s: s.context)
+    last = chosen[-1]
     return Stall(
         duration_s=duration,
         category=category,
@@ -382,12 +463,20 @@ def _build_stall(due_ns: int, arrival_ns: int, window: _Window | None) -> Stall:
         advice=advice_for(call, category),
         cpu_fraction=fraction,
         samples=len(samples),
-        breakdown={str(c): round(n / len(samples), 3) for c, n in counts.most_common()},
+        breakdown={str(c): round(n / total, 3) for c, n in counts.most_common()},
         detail=detail,
         stack=[Frame.of(s) for s in last.stack],
         started_at=started,
-        context=contexts.most_common(1)[0][0] if contexts else "",
+        context=context or "",
     )
+
+
+def _heaviest(samples: list[_Sample], key: Callable[[_Sample], Any]) -> Any:
+    """The value of ``key`` that the samples stand for the most time with."""
+    weights: Counter[Any] = Counter()
+    for s in samples:
+        weights[key(s)] += s.weight
+    return weights.most_common(1)[0][0] if weights else None
 
 
 def watch(
