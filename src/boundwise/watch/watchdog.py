@@ -52,6 +52,10 @@ logger = logging.getLogger("boundwise.watch")
 
 StallCallback = Callable[[Stall], object]
 
+# boundwise's own frames (the pytest plugin's wrapper, the middleware) are left out
+# of the stacks it reports.
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
 
 @dataclass(slots=True)
 class _Sample:
@@ -346,7 +350,8 @@ class Watchdog:
                 context = self.context() or ""
             except Exception:
                 context = ""
-        return _Sample(category, detail, site, call, stack(frame), context, returned)
+        frames = [f for f in stack(frame) if not f.file.startswith(_OWN_DIR)]
+        return _Sample(category, detail, site, call, frames, context, returned)
 
     def _report_late(self) -> None:
         """Turn late heartbeats into stalls, with the samples taken meanwhile."""
