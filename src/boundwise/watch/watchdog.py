@@ -400,21 +400,27 @@ def _previous_call(frame: FrameType) -> tuple[Site, str] | None:
     calls = _frames._callee_cache.get(frame.f_code)
     if not calls:
         return None
+    # On 3.11 a call is a PRECALL and a CALL a few bytes apart: one call site each.
+    sites: list[tuple[int, int, str]] = []  # (first offset, last offset, name)
+    for offset in sorted(calls):
+        if sites and offset - sites[-1][1] <= 6 and calls[offset] == sites[-1][2]:
+            sites[-1] = (sites[-1][0], offset, calls[offset])
+        else:
+            sites.append((offset, offset, calls[offset]))
     lasti = frame.f_lasti
-    current = [o for o in calls if lasti - 8 <= o <= lasti]
-    limit = max(current) if current else lasti + 1
-    before = sorted(o for o in calls if o < limit)
-    if before and not current and _awaiting(frame):
+    in_call = any(first <= lasti <= last + 8 for first, last, _ in sites)
+    before = [site for site in sites if site[1] + 8 < lasti]
+    if before and not in_call and _awaiting(frame):
         before.pop()  # that call made the awaitable being awaited now: it has not run yet
     if not before:
         return None
-    offset = before[-1]
+    offset, _, name = before[-1]
     line = next(
         (ln for start, end, ln in frame.f_code.co_lines() if start <= offset < end and ln), 0
     )
     if not line:
         return None
-    return Site(frame.f_code.co_filename, line, frame.f_code.co_name), calls[offset]
+    return Site(frame.f_code.co_filename, line, frame.f_code.co_name), name
 
 
 _AWAIT_OPS = frozenset(
