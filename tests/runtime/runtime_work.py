@@ -146,3 +146,46 @@ def t_hang_then_ok(marker: str) -> str:
 @bw.task
 def t_tiny(x: int) -> int:
     return x + 1
+
+
+def cpu_then_pid(ms: float) -> tuple[int, int]:
+    """Spin for ``ms`` ms of CPU; return (pid, iterations)."""
+    return os.getpid(), spin(ms)
+
+
+def spin_or_sleep(mode: str, ms: float) -> int:
+    if mode == "cpu":
+        return spin(ms)
+    time.sleep(ms / 1000)
+    return 0
+
+
+def fetch(port: int, payload: bytes) -> bytes:
+    """Blocking request/response over a real TCP socket."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(payload + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.strip()
+
+
+async def afetch(port: int, payload: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(payload + b"\n")
+    await writer.drain()
+    line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return line.strip()
+
+
+def spin_with(obj: object, ms: float) -> int:
+    """CPU work that takes an extra argument (which may not pickle); returns the pid."""
+    spin(ms)
+    return os.getpid()

@@ -19,9 +19,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def test_exception_keeps_its_type_and_remote_traceback() -> None:
-    with Runtime(threads=2, processes=1):
-        with pytest.raises(KeyError, match="missing") as info:
-            w.t_cpu_fail("missing").result(timeout=10)
+    with Runtime(threads=2, processes=1), pytest.raises(KeyError, match="missing") as info:
+        w.t_cpu_fail("missing").result(timeout=10)
     cause = info.value.__cause__
     assert isinstance(cause, RemoteTraceback)
     assert "t_cpu_fail" in cause.tb
@@ -29,9 +28,8 @@ def test_exception_keeps_its_type_and_remote_traceback() -> None:
 
 
 def test_exception_from_a_thread_keeps_its_frames() -> None:
-    with Runtime(threads=2, processes=1) as rt:
-        with pytest.raises(KeyError) as info:
-            rt.submit(w.fail, "x").result(timeout=10)
+    with Runtime(threads=2, processes=1) as rt, pytest.raises(KeyError) as info:
+        rt.submit(w.fail, "x").result(timeout=10)
     frames = [f.name for f in info.traceback]
     assert "fail" in frames
 
@@ -62,9 +60,8 @@ def test_dead_worker_fails_only_its_task_and_is_replaced(crash: object) -> None:
 
 
 def test_crash_message_names_the_signal() -> None:
-    with Runtime(threads=1, processes=1) as rt:
-        with pytest.raises(WorkerCrashed, match="SIGKILL"):
-            rt.submit(bw.task(kind="cpu")(w.kill_self)).result(timeout=10)
+    with Runtime(threads=1, processes=1) as rt, pytest.raises(WorkerCrashed, match="SIGKILL"):
+        rt.submit(bw.task(kind="cpu")(w.kill_self)).result(timeout=10)
 
 
 def test_retries_rerun_a_crashed_task(tmp_path: Path) -> None:
@@ -104,9 +101,8 @@ def test_timeout_then_retry_succeeds(tmp_path: Path) -> None:
 
 
 def test_thread_timeout_raises_in_the_caller() -> None:
-    with Runtime(threads=2, processes=1):
-        with pytest.raises(TaskTimeout) as info:
-            w.t_io_slow().result(timeout=10)
+    with Runtime(threads=2, processes=1), pytest.raises(TaskTimeout) as info:
+        w.t_io_slow().result(timeout=10)
     assert not info.value.killed
     assert "still runs on its thread" in str(info.value)
 

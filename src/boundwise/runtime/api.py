@@ -53,6 +53,7 @@ from boundwise.runtime.errors import (
 from boundwise.runtime.gate import Gate
 from boundwise.runtime.learning import MIN_SAMPLES, FunctionStats, Route
 from boundwise.runtime.pool import ProcessPool
+from boundwise.runtime.sched import runqueue_ns
 from boundwise.runtime.threads import ThreadRoute
 from boundwise.runtime.timer import Deadlines
 
@@ -778,6 +779,8 @@ class Runtime:
         attempt = call.attempt
         if spec.timeout is not None:
             self._deadlines.at(spec.timeout, functools.partial(self._expire, call, attempt))
+        learn = spec.stats.auto
+        r0 = runqueue_ns() if learn else 0
         c0 = thread_cpu_ns()
         w0 = wall_ns()
         ok = True
@@ -785,8 +788,10 @@ class Runtime:
             value = spec.fn(*call.args, **call.kwargs)
         except BaseException as exc:
             ok, value = False, exc
-        cpu, wall = thread_cpu_ns() - c0, wall_ns() - w0
-        self._finish(call, attempt, ok, value, None, cpu, wall)
+        wall = wall_ns() - w0
+        cpu = thread_cpu_ns() - c0
+        ready = runqueue_ns() - r0 if learn else 0
+        self._finish(call, attempt, ok, value, None, cpu, wall, ready)
 
     def _run_inline(self, spec: Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Handle[Any]:
         call = Call(self, spec, args, kwargs)
@@ -883,12 +888,14 @@ class Runtime:
         if timeout is not None:
             self._deadlines.at(timeout, functools.partial(self._expire, call, call.attempt))
 
-    def _process_done(self, call: Call, ok: bool, value: Any, cpu: int, wall: int) -> None:
+    def _process_done(
+        self, call: Call, ok: bool, value: Any, cpu: int, wall: int, ready: int
+    ) -> None:
         if ok:
-            self._finish(call, call.attempt, True, value, None, cpu, wall)
+            self._finish(call, call.attempt, True, value, None, cpu, wall, ready)
         else:
             exc, tb = value
-            self._finish(call, call.attempt, False, exc, tb or None, cpu, wall or None)
+            self._finish(call, call.attempt, False, exc, tb or None, cpu, wall or None, ready)
 
     def _process_lost(self, call: Call, exitcode: int | None, pid: int | None) -> None:
         crash = WorkerCrashed(_short(call.spec.name), exitcode, pid)
@@ -922,12 +929,13 @@ class Runtime:
         remote_tb: str | None,
         cpu: int | None,
         wall: int | None,
+        ready: int = 0,
     ) -> None:
         """Take the outcome of one attempt: learn from it, retry it, or settle the call."""
         spec = call.spec
         stats = spec.stats
         if wall is not None and cpu is not None:
-            stats.record(cpu, wall, cast(Route, call.where or "thread"))
+            stats.record(cpu, wall, cast(Route, call.where or "thread"), ready)
         if call.exploring:
             call.exploring = False
             self._explored(spec)

@@ -1,7 +1,9 @@
 """Per-function figures and the routing decision for ``kind="auto"``.
 
 Every call is measured where it runs: thread CPU time (``thread_time``) and
-wall time of the function body only, without queueing or transfer. The rule:
+wall time of the function body only, without queueing or transfer; calls in
+worker processes and learning calls also count the time they were runnable
+but waited for a core (:mod:`boundwise.runtime.sched`). The rule:
 
 * coroutine functions always run on the event loop (``"loop"``);
 * a sync function starts on threads (always safe) while it is learning: its
@@ -104,8 +106,12 @@ class FunctionStats:
     def learning(self) -> bool:
         return self.auto and self.route != "loop" and self.samples < MIN_SAMPLES
 
-    def record(self, cpu_ns: int, wall_ns: int, where: Route) -> None:
-        """Add one measured call and revisit the route if it is learned."""
+    def record(self, cpu_ns: int, wall_ns: int, where: Route, ready_ns: int = 0) -> None:
+        """Add one measured call and revisit the route if it is learned.
+
+        ``ready_ns``: time the call was runnable but waited for a core; it counts
+        as CPU demand for the ratio (see :mod:`boundwise.runtime.sched`).
+        """
         with self.lock:
             self.samples += 1
             self.cpu_ns += cpu_ns
@@ -116,7 +122,7 @@ class FunctionStats:
             else:
                 ring[self._ring_pos] = wall_ns
                 self._ring_pos = (self._ring_pos + 1) % RING
-            ratio = min(cpu_ns / wall_ns, 1.0) if wall_ns > 0 else 0.0
+            ratio = min((cpu_ns + ready_ns) / wall_ns, 1.0) if wall_ns > 0 else 0.0
             if self.samples == 1:
                 self.ratio_ewma = ratio
                 self.cpu_ewma = cpu_ns / 1e9

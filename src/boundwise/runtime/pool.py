@@ -28,12 +28,14 @@ from typing import Any
 
 from boundwise.probe.clock import thread_cpu_ns, wall_ns
 from boundwise.runtime.errors import UnpicklableError
+from boundwise.runtime.sched import forget_thread, runqueue_ns
 
 PROTOCOL = 5
 
-#: ``done(job, ok, value, cpu_ns, wall_ns)``: ``value`` is the result, or
-#: ``(exception, remote traceback text)`` when ``ok`` is False.
-DoneCallback = Callable[[Any, bool, Any, int, int], None]
+#: ``done(job, ok, value, cpu_ns, wall_ns, ready_ns)``: ``value`` is the result, or
+#: ``(exception, remote traceback text)`` when ``ok`` is False; ``ready_ns`` is the
+#: time the call waited for a core.
+DoneCallback = Callable[[Any, bool, Any, int, int, int], None]
 #: ``lost(job, exitcode, pid)``: the worker died while running ``job``.
 LostCallback = Callable[[Any, "int | None", "int | None"], None]
 StartCallback = Callable[[Any], None]
@@ -187,15 +189,15 @@ class ProcessPool:
                     return
                 waitables = self._waitables
                 by_handle = self._by_handle
-            for ready in mpc.wait(waitables):
-                if ready == self._wake_r:
+            for obj in mpc.wait(waitables):
+                if obj == self._wake_r:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 4096)
                     continue
-                worker = by_handle.get(ready)
+                worker = by_handle.get(obj)
                 if worker is None or worker not in self._workers:
                     continue
-                if ready is worker.conn:
+                if obj is worker.conn:
                     self._receive(worker)
                 else:
                     self._bury(worker)
@@ -221,10 +223,10 @@ class ProcessPool:
         if job is None:
             return
         try:
-            ok, value, cpu, wall = pickle.loads(data)
+            ok, value, cpu, wall, ready = pickle.loads(data)
         except BaseException as exc:
-            ok, value, cpu, wall = False, (exc, ""), 0, 0
-        self._done(job, ok, value, cpu, wall)
+            ok, value, cpu, wall, ready = False, (exc, ""), 0, 0, 0
+        self._done(job, ok, value, cpu, wall, ready)
 
     def _bury(self, worker: _Worker) -> None:
         """A worker died (or was killed): fail its task, reap it, start a new one."""
@@ -265,10 +267,10 @@ class ProcessPool:
             return
         if late is not None:
             try:
-                ok, value, cpu, wall = pickle.loads(late)
+                ok, value, cpu, wall, ready = pickle.loads(late)
             except BaseException as exc:
-                ok, value, cpu, wall = False, (exc, ""), 0, 0
-            self._done(job, ok, value, cpu, wall)
+                ok, value, cpu, wall, ready = False, (exc, ""), 0, 0, 0
+            self._done(job, ok, value, cpu, wall, ready)
         else:
             self._lost(job, exitcode, pid)
 
@@ -313,6 +315,7 @@ class ProcessPool:
 def _worker_main(conn: mpc.Connection, inherited: list[int]) -> None:
     """The loop of a worker process: receive a task, run it, send back the outcome."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    forget_thread()  # a forked copy of the parent thread's schedstat file
     for fd in inherited:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -325,6 +328,7 @@ def _worker_main(conn: mpc.Connection, inherited: list[int]) -> None:
         if not data:
             return
         c0 = thread_cpu_ns()
+        r0 = runqueue_ns()
         w0 = wall_ns()
         try:
             fn, args, kwargs = pickle.loads(data)
@@ -332,18 +336,20 @@ def _worker_main(conn: mpc.Connection, inherited: list[int]) -> None:
             out = (True, fn(*args, **kwargs))
         except BaseException as exc:
             out = (False, (exc, "".join(traceback.format_exception(exc))))
-        cpu, wall = thread_cpu_ns() - c0, wall_ns() - w0
+        wall = wall_ns() - w0
+        cpu = thread_cpu_ns() - c0
+        ready = runqueue_ns() - r0
         try:
-            reply = pickle.dumps((*out, cpu, wall), PROTOCOL)
+            reply = pickle.dumps((*out, cpu, wall, ready), PROTOCOL)
         except BaseException as exc:
-            reply = pickle.dumps((False, _portable(exc, out), cpu, wall), PROTOCOL)
+            reply = pickle.dumps((False, _portable(exc, out), cpu, wall, ready), PROTOCOL)
         else:
             if not out[0]:
                 # An exception that pickles may still fail to unpickle (custom __init__).
                 try:
                     pickle.loads(reply)
                 except BaseException:
-                    reply = pickle.dumps((False, _portable(None, out), cpu, wall), PROTOCOL)
+                    reply = pickle.dumps((False, _portable(None, out), cpu, wall, ready), PROTOCOL)
         del out
         send(reply)
 

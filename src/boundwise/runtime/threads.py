@@ -11,6 +11,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+from boundwise.runtime.sched import forget_thread
+
 Job = Callable[[], None]
 
 
@@ -53,6 +55,7 @@ class ThreadRoute:
         while True:
             job = get()
             if job is None:
+                forget_thread()
                 return
             job()
             del job  # drop the reference while parked
