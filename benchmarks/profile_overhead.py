@@ -17,7 +17,7 @@ ratios. Finally boundwise's own verdict on each program is printed as a sanity c
 
     python benchmarks/profile_overhead.py            # 5 rounds, about 2-3 minutes
     python benchmarks/profile_overhead.py --quick    # 2 rounds
-    python benchmarks/profile_overhead.py --repeat 9
+    python benchmarks/profile_overhead.py --repeat 9 --interval 10ms
 """
 
 from __future__ import annotations
@@ -98,12 +98,12 @@ class Tool:
     walls: list[float] = field(default_factory=list)
 
 
-def tools_for(tmp: Path) -> list[Tool]:
+def tools_for(tmp: Path, interval: str | None) -> list[Tool]:
     py = sys.executable
-    tools = [
-        Tool("plain", [py]),
-        Tool("boundwise", [py, "-m", "boundwise", "profile", "--json", "--output", os.devnull]),
-    ]
+    bw = [py, "-m", "boundwise", "profile", "--json", "--output", os.devnull]
+    if interval:
+        bw += ["--interval", interval]
+    tools = [Tool("plain", [py]), Tool("boundwise", bw)]
     # The comparison tools are optional: skip, and say so, when one is missing.
     if importlib.util.find_spec("pyinstrument") is not None:
         out = str(tmp / "pyinstrument.txt")
@@ -171,6 +171,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 rounds instead of 5")
     parser.add_argument("--repeat", type=int, help="rounds per program (overrides --quick)")
+    parser.add_argument(
+        "--interval", help="boundwise's sampling interval (e.g. 10ms); default: its own"
+    )
     args = parser.parse_args()
     rounds = args.repeat or (2 if args.quick else 5)
     if rounds < 1:
@@ -180,7 +183,11 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()} ({sys.executable})"
     )
-    print(f"rounds: {rounds} per program, interleaved; goal for boundwise: <= {GOAL:.2f}x\n")
+    interval = args.interval or "default"
+    print(
+        f"rounds: {rounds} per program, interleaved; boundwise interval: {interval}; "
+        f"goal for boundwise: <= {GOAL:.2f}x\n"
+    )
 
     with tempfile.TemporaryDirectory(prefix="boundwise-overhead-") as tmp_name:
         tmp = Path(tmp_name)
@@ -198,7 +205,7 @@ def main() -> None:
         boundwise_ratios = {}
         for program, script in programs.items():
             print(f"measuring {program} ({script.name}) ...", file=sys.stderr)
-            tools = tools_for(tmp)
+            tools = tools_for(tmp, args.interval)
             measure(script, tools, rounds)
             rows += table(program, tools)
             bw = next(t for t in tools if t.name == "boundwise")
