@@ -1,0 +1,113 @@
+"""A web app with one endpoint of each kind, served by uvicorn in the tests.
+
+``/cpu``: async, CPU-heavy (blocks the loop on CPU). ``/blocking``: async, calls an
+upstream with a blocking HTTP client (blocks the loop on the network). ``/good``: async,
+awaits. ``/sync``: a ``def`` endpoint calling the upstream (runs in a thread).
+``/sync-cpu``: a ``def`` endpoint burning CPU. Set ``WEB_APP_FRAMEWORK=starlette`` for
+a plain Starlette app; FastAPI otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boundwise.asgi
+
+UPSTREAM_DELAY = 0.08
+PAYLOAD = json.dumps([{"id": i, "tags": ["a", "b", "c"], "v": i * 0.5} for i in range(60_000)])
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        time.sleep(UPSTREAM_DELAY)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+_server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+threading.Thread(target=_server.serve_forever, daemon=True).start()
+UPSTREAM = f"http://127.0.0.1:{_server.server_address[1]}/"
+
+
+def burn(seconds: float) -> int:
+    end = time.perf_counter() + seconds
+    total = 0
+    while time.perf_counter() < end:
+        total += sum(i * i for i in range(500))
+    return total
+
+
+async def cpu() -> dict[str, Any]:
+    items = json.loads(PAYLOAD)  # CPU-ON-LOOP
+    return {"n": len(items)}
+
+
+async def blocking() -> dict[str, Any]:
+    body = urllib.request.urlopen(UPSTREAM, timeout=10).read()  # BLOCKING-ON-LOOP
+    return {"upstream": body.decode()}
+
+
+async def good() -> dict[str, Any]:
+    await asyncio.sleep(UPSTREAM_DELAY)
+    return {"ok": True}
+
+
+def sync() -> dict[str, Any]:
+    body = urllib.request.urlopen(UPSTREAM, timeout=10).read()
+    return {"upstream": body.decode()}
+
+
+def sync_cpu() -> dict[str, Any]:
+    return {"total": burn(0.05)}
+
+
+THRESHOLD = float(os.environ.get("WEB_APP_THRESHOLD", "0.03"))
+
+
+def _fastapi() -> Any:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    for path, func in (("/cpu", cpu), ("/blocking", blocking), ("/good", good),
+                       ("/sync", sync), ("/sync-cpu", sync_cpu)):
+        app.get(path)(func)
+    return app
+
+
+def _starlette() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def wrap(func: Any) -> Any:
+        if asyncio.iscoroutinefunction(func):
+            async def endpoint(request: Request) -> JSONResponse:
+                return JSONResponse(await func())
+        else:
+            def endpoint(request: Request) -> JSONResponse:  # type: ignore[misc]
+                return JSONResponse(func())
+        endpoint.__name__ = func.__name__
+        return endpoint
+
+    return Starlette(routes=[Route(p, wrap(f)) for p, f in (
+        ("/cpu", cpu), ("/blocking", blocking), ("/good", good), ("/sync", sync),
+        ("/sync-cpu", sync_cpu))])
+
+
+app = _starlette() if os.environ.get("WEB_APP_FRAMEWORK") == "starlette" else _fastapi()
+app.add_middleware(boundwise.asgi.WatchMiddleware, threshold=THRESHOLD)
+# The report over HTTP exists only because the app mounts it, here.
+app.mount("/_boundwise", boundwise.asgi.report_endpoint(app))
