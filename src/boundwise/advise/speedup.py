@@ -14,15 +14,16 @@ threads    ``max(Cpy, (Cpy + Cnat) / n, T / K_THREADS)``: one thread runs Python
 asyncio    ``max(Cpy + Cnat + Wdisk + Wother, T / K_ASYNC)``: one thread; only
            network, sleep and subprocess waits overlap (there is no async disk)
 processes  ``T / n``: every part runs in parallel, one process per core
-hybrid     ``max((Cpy + Cnat) / n, T / K_ASYNC)``: a loop overlaps the waits,
-           a process pool runs the CPU; where the CPU or the waiting is under
+hybrid     ``max((Cpy + Cnat) / n, Wdisk + Wother, T / K_ASYNC)``: a loop overlaps
+           the waits it can, a process pool runs the CPU; where the CPU or the waiting is under
            ``SPLIT_MIN`` of the work there is nothing to split, and hybrid is
            just processes or asyncio
 =========  ===============================================================
 
-Locks serialise: the work threads did while others queued on a lock (``S``, the
-profile's ``serial_s``) is taken to run one thread at a time under every model,
-and Amdahl's law applies to it: ``time = S + (1 - S / T) * time_model``.
+Locks serialise: the work threads did while others queued on a lock (``S``: the
+larger of the profile's ``serial_s`` and what the queueing time implies) is taken
+to run one thread at a time under every model, and Amdahl's law applies to it:
+``time = S + (1 - S / T) * time_model``.
 """
 
 from __future__ import annotations
@@ -75,8 +76,19 @@ class Work:
             cpu_python=cpu - native,
             cpu_native=native,
             **{w: s.get(w, 0.0) for w in waits},
-            serial=min(profile.serial_s, total),
+            serial=min(max(profile.serial_s, _queued_work(profile)), total),
         )
+
+
+def _queued_work(profile: Profile) -> float:
+    """Work that ran under a lock, from how long threads queued for it: with ``k``
+    threads queueing ``L`` seconds in all behind one holder at a time, the holders
+    worked about ``L / (k - 1)`` seconds."""
+    lock = profile.seconds.get("lock", 0.0)
+    if lock <= 0:
+        return 0.0
+    waiters = sum(1 for t in profile.threads if t.seconds.get("lock", 0.0) > 0.01 * lock)
+    return lock / (waiters - 1) if waiters >= 2 else lock
 
 
 def model_times(work: Work, cores: int) -> dict[str, float]:
@@ -90,7 +102,7 @@ def model_times(work: Work, cores: int) -> dict[str, float]:
     elif t > 0 and work.waits / t < SPLIT_MIN:
         hybrid = processes
     else:
-        hybrid = max(work.cpu / n, t / K_ASYNC)
+        hybrid = max(work.cpu / n, work.disk + work.other, t / K_ASYNC)
     times = {"sync": t, "threads": threads, "asyncio": asyncio, "processes": processes, "hybrid": hybrid}
     if work.serial > 0 and t > 0:
         parallel = 1.0 - work.serial / t

@@ -8,7 +8,7 @@ from types import FrameType
 from typing import Any, Final
 
 from .frames import callee_name, module_of
-from .kernel import KernelState
+from .kernel import KernelState, fd_kind
 from .taxonomy import Category
 
 _SLEEP_CALLS: Final = frozenset({"nanosleep", "clock_nanosleep"})
@@ -70,6 +70,27 @@ _STACK_CALLS: Final[dict[str, Category]] = {
 }
 
 
+# Calls in which the kernel does file-system work on the thread's behalf: time a
+# thread is found *running* in one is disk time (on virtual machines, even the
+# device's latency shows up as CPU time of the caller).
+_DISK_IO_CALLEES: Final = frozenset({
+    "fsync", "fdatasync", "pwrite", "pread", "preadv", "pwritev", "posix_fallocate",
+    "copyfile", "copyfileobj", "copy2", "copytree", "rmtree", "os.sync", "os.truncate",
+    "os.ftruncate",
+})
+# (os.read and os.write are left out: they serve pipes and sockets as often as files.)
+
+
+def running_category(frame: FrameType | None) -> Category:
+    """What a thread on a CPU is doing: ``disk`` inside a file-system call, else ``cpu``."""
+    if frame is None:
+        return Category.CPU
+    callee = callee_name(frame)
+    if callee and (callee in _DISK_IO_CALLEES or callee.rpartition(".")[2] in _DISK_IO_CALLEES):
+        return Category.DISK
+    return Category.CPU
+
+
 class Classifier:
     """Classifies readings of threads, remembering each thread's event loop."""
 
@@ -98,6 +119,9 @@ class Classifier:
                 return Category.GIL, "GIL"
             return _sync_wait(frame), "futex"
         if call in _SLEEP_CALLS:
+            # subprocess.run(timeout=...) polls the child with short sleeps.
+            if _in_modules(frame, ("subprocess",)):
+                return Category.SUBPROCESS, call
             return Category.SLEEP, call
         if call in _CHILD_CALLS:
             return Category.SUBPROCESS, call
@@ -193,24 +217,25 @@ def loop_wait_category(loop: Any) -> Category:
     if selector is None:
         return Category.NETWORK
     self_pipe = getattr(loop, "_ssock", None)
-    sockets = pipes = 0
+    self_fd = self_pipe.fileno() if self_pipe is not None else -1
+    pipes = 0
     try:
         keys = list(selector.get_map().values())
     except (RuntimeError, AttributeError):
         return Category.NETWORK
     for key in keys:
-        if key.fileobj is self_pipe:
-            continue
+        if key.fd == self_fd:
+            continue  # the loop's wake-up pipe
         reader = key.data[0] if isinstance(key.data, tuple) and key.data else None
         callback = getattr(reader, "_callback", None)
         if getattr(callback, "__name__", "") == "_accept_connection":
             continue  # a listening server is ready, not waiting
-        if isinstance(key.fileobj, socket.socket):
-            sockets += 1
-        else:
-            pipes += 1
-    if sockets:
-        return Category.NETWORK
+        fileobj = key.fileobj
+        if isinstance(fileobj, socket.socket) or (
+            isinstance(fileobj, int) and fd_kind("self", fileobj) == "socket"
+        ):
+            return Category.NETWORK
+        pipes += 1
     if pipes:
         return Category.SUBPROCESS
     if getattr(loop, "_scheduled", None):

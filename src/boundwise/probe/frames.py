@@ -162,8 +162,14 @@ def _calls_in(code: CodeType) -> dict[int, str]:
                     stack_.append("")
                 stack_.append(full)
                 continue
-            if op in ("PRECALL", "KW_NAMES", "CACHE", "EXTENDED_ARG"):
-                continue  # 3.11: the arguments are counted by CALL
+            if op == "PRECALL":
+                # 3.11 runs specialised builtin calls in PRECALL itself: same stack.
+                at = len(stack_) - (ins.arg or 0) - 1
+                if 0 <= at < len(stack_):
+                    calls[ins.offset] = stack_[at] or (stack_[at - 1] if at >= 1 else "")
+                continue
+            if op in ("KW_NAMES", "CACHE", "EXTENDED_ARG"):
+                continue
             if op in ("CALL", "CALL_FUNCTION_EX", "CALL_KW"):
                 argc = ins.arg or 0
                 if op == "CALL_FUNCTION_EX":

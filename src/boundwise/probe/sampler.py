@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from .classify import Classifier
+from .classify import Classifier, running_category
 from .frames import Site, user_site
 from .kernel import KernelState, TaskFiles, mapping_in, runtime_region, source_available
 from .tally import Tally, ThreadTotals
@@ -55,6 +55,8 @@ class _Track:
     """The last thing it was seen waiting on: the likely cause of time off the CPU
     in an interval that ends with it running."""
     site: Site | None = None
+    cpu_as: Category = Category.CPU
+    """Where its CPU time goes: ``cpu``, or ``disk`` when it runs inside a file-system call."""
     cpu_kind: str = ""
     """``native`` (runs while we hold the GIL), ``python`` (waits for the GIL), or unknown."""
     alive: bool = True
@@ -135,6 +137,12 @@ class Sampler:
 
     def _housekeeping(self) -> None:
         self._last_housekeeping = time.perf_counter()
+        self._python_threads()
+        if self.source != "stack":
+            self._native_threads()
+            self._find_workers()
+
+    def _python_threads(self) -> None:
         for thread in list(threading._active.values()):  # noqa: SLF001 - ident -> Thread
             tid = thread.native_id
             if tid is None or tid == self._own_tid or thread.ident is None:
@@ -143,15 +151,15 @@ class Sampler:
             if track is None:
                 files = TaskFiles(self.pid, tid, self.source == "syscall") if self.source != "stack" else None
                 totals = self.tally.thread(self.pid, tid, thread.name)
-                track = _Track(self.pid, tid, files, totals, ident=thread.ident)
+                # Off its CPU before we saw it wait: a Python thread wanting the GIL.
+                track = _Track(
+                    self.pid, tid, files, totals, ident=thread.ident, last_wait=Category.GIL
+                )
                 track.fresh = self.tally.rounds > 0
                 self._tracks[tid] = track
             track.ident = thread.ident
             track.totals.name = thread.name
             self._by_ident[thread.ident] = track
-        if self.source != "stack":
-            self._native_threads()
-            self._find_workers()
 
     def _native_threads(self) -> None:
         """Threads started outside ``threading`` (by C libraries): kernel state only."""
@@ -195,7 +203,8 @@ class Sampler:
                     files = TaskFiles(pid, tid, self.source == "syscall")
                     totals = self.tally.thread(pid, tid, files.comm() or f"worker-{pid}", worker=True)
                     worker.tracks[tid] = _Track(
-                        pid, tid, files, totals, worker_region=worker.region, fresh=True
+                        pid, tid, files, totals, worker_region=worker.region, fresh=True,
+                        last_wait=Category.IDLE,  # a worker off its CPU waits for work
                     )
 
     def _all_worker_tracks(self) -> list[_Track]:
@@ -206,10 +215,12 @@ class Sampler:
     def _round(self, elapsed_ns: int, first: bool = False) -> None:
         """Read every thread once and account the time since the last round."""
         t_a = time.perf_counter_ns()
+        frames = sys._current_frames()  # noqa: SLF001
+        if not frames.keys() <= self._by_ident.keys():
+            self._python_threads()  # short-lived threads are seen from their first round
         tracks = [t for t in self._tracks.values() if t.alive]
         # CPU clocks first, at the moment we took the GIL.
         ran = [self._read_cpu(t) for t in tracks]
-        frames = sys._current_frames()  # noqa: SLF001
         states: list[KernelState | None] = []
         for track, moved in zip(tracks, ran, strict=True):
             frame = frames.get(track.ident) if track.ident is not None else None
@@ -230,9 +241,19 @@ class Sampler:
         for track, moved in zip(tracks, ran, strict=True):
             self._account(track, seconds, moved, lone=waiting <= 1, contended=contended)
         self._workers_round(seconds)
+        for track in tracks:
+            if not track.alive:  # forget ended threads: memory stays bounded
+                self._forget(track)
         self.tally.rounds += 1
         self.tally.readings += len(tracks)
         self._hold_ns = time.perf_counter_ns() - t_a
+
+    def _forget(self, track: _Track) -> None:
+        if track.files is not None:
+            track.files.close()
+        self._tracks.pop(track.tid, None)
+        if track.ident is not None and self._by_ident.get(track.ident) is track:
+            del self._by_ident[track.ident]
 
     def _runs_without_gil(self, track: _Track) -> bool:
         """Whether a thread found running keeps running while we hold the GIL.
@@ -281,7 +302,9 @@ class Sampler:
             state = None
         if state is not None and state.running:
             track.category = Category.CPU
+            track.cpu_as = running_category(frame)
         else:
+            track.cpu_as = Category.CPU
             track.category, _ = self.classifier.classify(state, frame, track.tid)
             if track.category is not Category.CPU:
                 track.last_wait = track.category
@@ -298,7 +321,13 @@ class Sampler:
         contended: bool = False,
     ) -> None:
         """Add one interval of a thread: CPU as measured, the rest to what it waited on."""
-        if not track.alive or (moved is None and track.run_ns < 0):
+        if not track.alive:
+            if track.run_ns >= 0:
+                # It ended during the interval: on average, halfway through it.
+                self._account_off(track, seconds / 2, track.category, lone)
+                track.run_ns = -1
+            return
+        if moved is None and track.run_ns < 0:
             return
         tally = self.tally
         cpu = 0.0
@@ -307,32 +336,44 @@ class Sampler:
             if track.run_ns < 0:
                 track.run_ns, track.delay_ns = run, delay
                 if track.fresh:
-                    track.totals.add(Category.CPU, run / 1e9)
+                    # It started during the interval: on average, halfway through it.
+                    started = (run + delay) / 1e9
+                    track.totals.add(Category.CPU, started)
+                    self._account_off(track, max(0.0, seconds / 2 - started), track.category, lone)
                 return
             # Runnable but waiting for a core (delay) is CPU demand too.
             cpu = min(seconds, (run - track.run_ns + delay - track.delay_ns) / 1e9)
             track.run_ns, track.delay_ns = run, delay
-        off = max(0.0, seconds - cpu)
-        category = track.category
-        if category is Category.CPU:
-            category = track.last_wait if track.ident is not None else Category.OTHER
-            if category is Category.OTHER and track.ident is not None:
-                category = Category.GIL
-        if category is Category.GIL:
-            observed = off if lone else min(off, self._hold_ns / 1e9)
-            off -= observed
-            tally.observer_s += observed
+        category = self._account_off(track, max(0.0, seconds - cpu), track.category, lone)
         totals = track.totals
         totals.add(Category.CPU, cpu)
-        totals.add(category, off)
-        if track.cpu_kind == "native":
+        # Which calls the CPU time went to is sampled: found running (or about to,
+        # when it waits for the GIL) inside a file-system call, or elsewhere.
+        if track.category is Category.CPU:
+            totals.running_in[track.cpu_as is Category.DISK] += seconds
+        elif track.category is Category.GIL:
+            totals.running_in[False] += seconds
+        if track.cpu_as is not Category.CPU:
+            pass  # kernel work inside a file-system call: neither Python nor native code
+        elif track.cpu_kind == "native":
             tally.native_cpu_s += cpu
         elif track.cpu_kind == "python":
             tally.python_cpu_s += cpu
         if contended and category not in (Category.LOCK, Category.IDLE):
-            tally.serial_s += cpu + off
-        tally.add_site(track.site, Category.CPU, cpu)
-        tally.add_site(track.site, category, off)
+            tally.serial_s += seconds
+        tally.add_site(track.site, track.cpu_as, cpu)
+
+    def _account_off(self, track: _Track, off: float, category: Category, lone: bool) -> Category:
+        """Add time a thread spent off the CPU to what it was waiting on."""
+        if category is Category.CPU:
+            category = track.last_wait
+        if category is Category.GIL:
+            observed = off if lone else min(off, self._hold_ns / 1e9)
+            off -= observed
+            self.tally.observer_s += observed
+        track.totals.add(category, off)
+        self.tally.add_site(track.site, category, off)
+        return category
 
     def _workers_round(self, seconds: float) -> None:
         if not self._workers:

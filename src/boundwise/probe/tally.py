@@ -25,12 +25,22 @@ class ThreadTotals:
     name: str
     worker: bool = False
     seconds: list[float] = field(default_factory=lambda: [0.0] * len(Category))
+    running_in: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    """Sampled time found running [elsewhere, inside a file-system call]."""
 
     def add(self, category: Category, seconds: float) -> None:
         self.seconds[_INDEX[category]] += seconds
 
     def by_category(self) -> dict[Category, float]:
-        return {c: self.seconds[i] for c, i in _INDEX.items()}
+        """Seconds per category; the share of CPU time sampled inside file-system
+        calls is disk time (the kernel working for the thread)."""
+        out = {c: self.seconds[i] for c, i in _INDEX.items()}
+        elsewhere, in_disk = self.running_in
+        if in_disk > 0:
+            moved = out[Category.CPU] * in_disk / (in_disk + elsewhere)
+            out[Category.CPU] -= moved
+            out[Category.DISK] += moved
+        return out
 
 
 @dataclass(slots=True)
