@@ -1,6 +1,6 @@
 """An asyncio service loop that fetches a record (10 ms away) and then scores it in Python.
 
-Scoring is ~40 ms of pure-Python CPU run right on the event loop, so about 80% of
+Scoring is ~30 ms of pure-Python CPU run right on the event loop, so about 75% of
 the time the loop is busy computing, not waiting. Keep asyncio for the I/O and send
 the scoring to a process pool (loop.run_in_executor): a hybrid model.
 expect: verdict=cpu-bound model=hybrid dominant=cpu
@@ -13,9 +13,9 @@ import time
 
 from _server import local_server
 
-RECORDS = 40
+RECORDS = 50
 SERVER_DELAY_S = 0.01
-SCORE_ROUNDS = 380_000  # about 40 ms of pure Python per record
+SCORE_ROUNDS = 260_000  # about 30 ms of pure Python per record
 
 
 async def fetch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: int) -> bytes:
@@ -44,7 +44,7 @@ async def pipeline(port: int) -> int:
     try:
         for key in range(RECORDS):
             record = await asyncio.wait_for(fetch(reader, writer, key), timeout=10)
-            total += score(record)  # blocks the event loop for ~40 ms
+            total += score(record)  # blocks the event loop for ~30 ms
     finally:
         writer.close()
         await writer.wait_closed()
