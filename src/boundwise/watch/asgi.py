@@ -118,8 +118,11 @@ class _Stepped:
                 return stop.value
             finally:
                 request.loop_cpu_ns += thread_cpu_ns() - c0
-                request.loop_held_ns += wall_ns() - w0
+                held = wall_ns() - w0
+                request.loop_held_ns += held
                 owner.running = None
+                if held > owner.threshold_ns:
+                    owner.last_blocker = request
             try:
                 value, error = (yield yielded), None
             except GeneratorExit:
@@ -183,7 +186,11 @@ class WatchMiddleware:
         self.log_stalls = log_stalls
         self.log_report = log_report
         self.collector = Collector(threshold)
+        self.threshold_ns = int(threshold * 1e9)
         self.running: _Request | None = None
+        self.last_blocker: _Request | None = None
+        """The last request with a step longer than the threshold: a stall sampled
+        just after that step (native code kept the sampler from the GIL) is its."""
         self._watchdog: Watchdog | None = None
         self._recent: OrderedDict[int, tuple[_Request, str]] = OrderedDict()
         self._inflight: dict[int, _Request] = {}
@@ -264,6 +271,9 @@ class WatchMiddleware:
 
     def _on_stall(self, stall: Stall) -> None:
         """Called on the watchdog thread: give the stall to the request it happened in."""
+        if not stall.context and self.last_blocker is not None:
+            blocker = self.last_blocker
+            stall.context = f"{blocker.label} #{blocker.id}"
         request_id = int(stall.context.rpartition("#")[2]) if "#" in stall.context else 0
         with self._lock:
             request = self._inflight_or_recent(request_id)

@@ -79,7 +79,9 @@ class EndpointStats:
 
     @property
     def main_wait(self) -> Category | None:
-        return self.waits.most_common(1)[0][0] if self.waits else None
+        """The most sampled kind of waiting (running and the GIL left out)."""
+        waits = [(n, c) for c, n in self.waits.items() if c not in (Category.CPU, Category.GIL)]
+        return max(waits)[1] if waits else None
 
     def advice(self) -> str:
         """One sentence: what to change about this endpoint, or that it is fine."""
@@ -93,29 +95,42 @@ class EndpointStats:
             fix = advice_for(site.call, site.category)
             return f"{head} ({site.category}) — {fix}, or make it `def`"
         if self.thread_wall_s > 0 and self.kind != "async":
-            label = "`def` endpoint" if self.kind == "sync" else "view"
-            wait_share = self.thread_wait_s / self.thread_wall_s
-            cpu_share = 1 - wait_share
-            wait = self.main_wait
-            if wait_share >= 0.5 and wait is not None:
-                pct = f"{wait_share:.0%}"
-                if wait is Category.NETWORK:
-                    return (f"{label} spends {pct} waiting on the network — it would serve "
-                            "more as `async def` with an async client")
-                if wait is Category.SLEEP:
-                    return (f"{label} spends {pct} sleeping — as `async def` with "
-                            "`await asyncio.sleep` it would hold no thread")
-                if wait is Category.SUBPROCESS:
-                    return (f"{label} spends {pct} waiting on a child process — "
-                            "`asyncio.create_subprocess_exec` in an `async def` holds no thread")
-                if wait is Category.LOCK:
-                    return f"{label} spends {pct} waiting on a lock — contention limits it"
-                return f"{label} spends {pct} waiting ({wait}) — fine in threads"
-            if cpu_share >= 0.5:
-                return (f"{label} is CPU-bound ({cpu_share:.0%} on CPU) — threads share the "
-                        "GIL: offload the work to a process pool if it limits throughput")
-            return "ok"
+            return self._thread_advice()
         return "ok: yields to the loop"
+
+    def thread_shares(self) -> tuple[float, float]:
+        """(share of thread time waiting on something, share busy: on CPU or wanting
+        the GIL). From the samples when there are some, else from the thread clock."""
+        samples = sum(self.waits.values())
+        if samples:
+            busy = self.waits[Category.CPU] + self.waits[Category.GIL]
+            return (samples - busy) / samples, busy / samples
+        wait = self.thread_wait_s / self.thread_wall_s if self.thread_wall_s else 0.0
+        return wait, 1 - wait
+
+    def _thread_advice(self) -> str:
+        label = "`def` endpoint" if self.kind == "sync" else "view"
+        wait_share, busy_share = self.thread_shares()
+        pct = f"{wait_share:.0%}"
+        wait = self.main_wait
+        if wait_share >= 0.5 and wait is not None:
+            if wait is Category.NETWORK:
+                return (f"{label} spends {pct} waiting on the network — it would serve "
+                        "more as `async def` with an async client")
+            if wait is Category.SLEEP:
+                return (f"{label} spends {pct} sleeping — as `async def` with "
+                        "`await asyncio.sleep` it would hold no thread")
+            if wait is Category.SUBPROCESS:
+                return (f"{label} spends {pct} waiting on a child process — "
+                        "`asyncio.create_subprocess_exec` in an `async def` holds no thread")
+            if wait is Category.LOCK:
+                return f"{label} spends {pct} waiting on a lock — contention limits it"
+            return f"{label} spends {pct} waiting ({wait}) — fine in threads"
+        if busy_share >= 0.5:
+            cpu = self.thread_cpu_s / self.thread_wall_s if self.thread_wall_s else 0.0
+            return (f"{label} is CPU-bound ({cpu:.0%} on CPU, the rest mostly waiting for "
+                    "the GIL) — threads share the GIL: offload the work to a process pool")
+        return "ok"
 
     def to_dict(self) -> dict[str, Any]:
         n = self.requests or 1

@@ -21,13 +21,9 @@ from boundwise.probe.classify import Classifier
 from boundwise.probe.kernel import TaskFiles, runtime_region, source_available
 from boundwise.probe.taxonomy import Category
 
-# Waits that say what a sync endpoint's time goes to. ``cpu`` and ``gil`` are left out:
-# CPU time is measured with the thread clock, and a thread running Python is found
-# waiting for the GIL whenever the sampler itself holds it.
-_WAITS = frozenset({
-    Category.NETWORK, Category.DISK, Category.SLEEP, Category.SUBPROCESS, Category.LOCK,
-    Category.OTHER,
-})
+# A thread running Python is found waiting for the GIL whenever the sampler itself holds
+# it: such samples are counted as ``gil`` and read as "busy" (running or wanting to run);
+# the thread clock tells how much of that really ran.
 
 
 @dataclass(slots=True)
@@ -88,6 +84,7 @@ class ThreadSampler:
         try:
             state = entry.task.state() if entry.task is not None else None
             if state is not None and state.running:
+                entry.waits[Category.CPU] += 1
                 return
             category, _ = (
                 self._classifier.classify_stack(frame, entry.ident)  # type: ignore[arg-type]
@@ -96,7 +93,7 @@ class ThreadSampler:
             )
         except Exception:  # a thread that just ended, a /proc file that went away
             return
-        if category in _WAITS:
+        if category is not Category.IDLE:
             entry.waits[category] += 1
 
 

@@ -318,8 +318,8 @@ class Watchdog:
             return None
 
     def _sample(self) -> _Sample | None:
-        frame = sys._current_frames().get(self._ident)
-        if frame is None:
+        frame = sys._current_frames().get(self._ident)  # None: in native code only (uvloop)
+        if frame is None and self._task is None:
             return None
         state = self._task.state() if self._task is not None else None
         if state is not None and state.running:
@@ -332,6 +332,8 @@ class Watchdog:
             # We hold the GIL while sampling: a loop thread waiting for it was running
             # Python. The CPU clock confirms or corrects this over the whole stall.
             category = Category.CPU
+        if frame is None:
+            return _Sample(category, detail, None, "", [], self._context(), None)
         site = user_site(frame)
         call = ""
         returned = None
@@ -344,14 +346,16 @@ class Watchdog:
             f = f.f_back
         if not call:
             call = call_in(frame)
-        context = ""
-        if self.context is not None:
-            try:
-                context = self.context() or ""
-            except Exception:
-                context = ""
         frames = [f for f in stack(frame) if not f.file.startswith(_OWN_DIR)]
-        return _Sample(category, detail, site, call, frames, context, returned)
+        return _Sample(category, detail, site, call, frames, self._context(), returned)
+
+    def _context(self) -> str:
+        if self.context is None:
+            return ""
+        try:
+            return self.context() or ""
+        except Exception:
+            return ""
 
     def _report_late(self) -> None:
         """Turn late heartbeats into stalls, with the samples taken meanwhile."""
