@@ -40,12 +40,19 @@ def test_coroutine_task_from_sync_code_runs_on_a_background_loop() -> None:
         assert rt.stats()["t_lookup"]["route"] == "loop"
 
 
-def test_coroutine_handle_result_on_its_own_loop_explains_itself() -> None:
+def test_handles_made_in_async_code_are_asyncio_futures() -> None:
     async def main() -> None:
-        handle = w.t_lookup("x")
+        coroutine_call = w.t_lookup("x")
+        assert isinstance(coroutine_call, asyncio.Task)  # runs on this very loop
+        assert isinstance(coroutine_call, Handle)
+        thread_call = w.t_nap(0.05)
+        assert asyncio.isfuture(thread_call)
+        assert isinstance(thread_call, Handle)
         with pytest.raises(RuntimeError, match="await"):
-            handle.result()
-        assert await handle == "X"
+            thread_call.result()  # would block the loop
+        assert await coroutine_call == "X"
+        assert await thread_call == 0.05
+        assert thread_call.result() == 0.05  # once done, result() is fine
 
     with Runtime(threads=2, processes=1):
         asyncio.run(main())

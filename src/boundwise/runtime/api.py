@@ -33,7 +33,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
-    Generator,
     Iterable,
     Iterator,
 )
@@ -51,6 +50,7 @@ from boundwise.runtime.errors import (
     WorkerCrashed,
 )
 from boundwise.runtime.gate import Gate
+from boundwise.runtime.handles import CallHandle, FutureHandle, Handle
 from boundwise.runtime.learning import MIN_SAMPLES, FunctionStats, Route
 from boundwise.runtime.pool import ProcessPool
 from boundwise.runtime.sched import runqueue_ns
@@ -250,96 +250,6 @@ def _unpicklable_reason(fn: Any) -> str | None:
             return "defined inside another function"
         return f"{type(exc).__name__}: {exc}"
     return None
-
-
-# -- handles --------------------------------------------------------------
-
-
-class Handle(Generic[T]):
-    """The pending result of one call: awaitable in async code, ``.result()`` in sync code."""
-
-    __slots__ = ("_call", "_task")
-
-    def __init__(self, call: Call | None = None, task: asyncio.Task[T] | None = None) -> None:
-        self._call = call
-        self._task = task
-
-    def result(self, timeout: float | None = None) -> T:
-        """Wait for the outcome: the value, or the task's exception raised here.
-
-        ``timeout`` bounds this wait only (``TimeoutError``); the call goes on.
-        """
-        if self._task is not None:
-            return _task_result(self._task, timeout)
-        call = self._call
-        assert call is not None
-        if not call.admitted and not call.done():
-            start = wall_ns()
-            call.runtime._admit(call, timeout)
-            if timeout is not None:
-                timeout = max(0.0, timeout - (wall_ns() - start) / 1e9)
-        return cast(T, call.result(timeout))
-
-    def done(self) -> bool:
-        """True once the call has an outcome (value, exception or cancelled)."""
-        if self._task is not None:
-            return self._task.done()
-        assert self._call is not None
-        return self._call.done()
-
-    def cancel(self) -> bool:
-        """Cancel the call: queued work is dropped, process work is killed,
-        loop work is cancelled. False if it already finished, or runs on a
-        thread (a thread cannot be stopped)."""
-        if self._task is not None:
-            return self._task.cancel()
-        assert self._call is not None
-        return self._call.cancel()
-
-    def cancelled(self) -> bool:
-        if self._task is not None:
-            return self._task.cancelled()
-        assert self._call is not None
-        return self._call.cancelled()
-
-    def __await__(self) -> Generator[Any, None, T]:
-        if self._task is not None:
-            return self._task.__await__()
-        call = self._call
-        assert call is not None
-        if call.admitted or call.done():
-            return cast(Generator[Any, None, T], asyncio.wrap_future(call).__await__())
-        return self._admit_then_wait(call).__await__()
-
-    async def _admit_then_wait(self, call: Call) -> T:
-        await call.runtime._admit_async(call)
-        return cast(T, await asyncio.wrap_future(call))
-
-    def __repr__(self) -> str:
-        inner = self._task if self._task is not None else self._call
-        return f"<Handle {inner!r}>"
-
-
-def _task_result(task: asyncio.Task[T], timeout: float | None) -> T:
-    loop = task.get_loop()
-    if asyncio._get_running_loop() is loop:
-        raise RuntimeError(
-            "this handle runs on the current event loop: 'await' it instead of calling .result()"
-        )
-    if task.done():
-        return task.result()
-    bridge: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-    def copy(t: asyncio.Task[T]) -> None:
-        if t.cancelled():
-            bridge.cancel()
-        elif (exc := t.exception()) is not None:
-            bridge.set_exception(exc)
-        else:
-            bridge.set_result(t.result())
-
-    loop.call_soon_threadsafe(task.add_done_callback, copy)
-    return bridge.result(timeout)
 
 
 # -- map ------------------------------------------------------------------
@@ -640,29 +550,42 @@ class Runtime:
         return Spec(raw, fn, name, kind, timeout, retries, is_coroutine, stats)
 
     def _submit(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Handle[Any]:
-        spec = self._specs.get(fn) if fn.__hash__ is not None else None
+        try:
+            spec = self._specs.get(fn)
+        except TypeError:  # unhashable callable
+            spec = None
         if spec is None:
             spec = self._spec(fn)
         if self._closed:
             raise RuntimeClosed(f"cannot run {_short(spec.name)}(): the runtime is closed")
         stats = spec.stats
-        with stats.lock:
-            stats.calls += 1
+        # No lock: in CPython an attribute "+= 1" on an int is not interrupted
+        # between threads, and this is the hottest line of the runtime.
+        stats.calls += 1
         route = stats.route
         if route == "inline":
             return self._run_inline(spec, args, kwargs)
-        if route == "loop":
-            loop = asyncio._get_running_loop()
-            if loop is not None:
-                return Handle(task=loop.create_task(self._run_coroutine(spec, args, kwargs)))
+        loop = asyncio._get_running_loop()
+        if route == "loop" and loop is not None:
+            if spec.timeout is None and not spec.retries:
+                coro = _run_plain_coroutine(stats, spec.fn(*args, **kwargs))
+            else:
+                coro = self._run_coroutine(spec, args, kwargs)
+            # A plain asyncio task: the fastest awaitable there is (a subclass
+            # would take asyncio's slow wake-up path). Registered as a Handle.
+            return cast(Handle[Any], loop.create_task(coro))
         call = Call(self, spec, args, kwargs)
         if self._gate.try_acquire():
+            handle = (
+                CallHandle(call) if loop is None else cast(Handle[Any], FutureHandle(call, loop))
+            )
             self._accept(call)
-        elif asyncio._get_running_loop() is None:
+            return handle
+        if loop is None:
             self._gate.acquire()  # backpressure: the caller waits, not a queue
             self._accept(call)
-        # else: called from a loop while full; the call is admitted when awaited.
-        return Handle(call)
+        # else: called from a loop while full; the call is accepted when awaited.
+        return CallHandle(call)
 
     def _admit(self, call: Call, timeout: float | None) -> None:
         with self._lock:
@@ -689,18 +612,20 @@ class Runtime:
 
     def _accept(self, call: Call) -> None:
         """Take an admitted call in (it holds a slot of the gate) and send it on its way."""
-        with self._lock:
-            closed = self._closed
-            if not closed:
-                self._live.add(call)
-            call.admitted = True
-        if closed:
-            self._gate.release()
-            call.settled = True
+        # No lock: close() sets _closed first and then reads _live, so a call is
+        # either seen here as refused or seen there as live (set.add is atomic).
+        call.admitted = True
+        self._live.add(call)
+        if self._closed:
             name = _short(call.spec.name)
-            _set(call, RuntimeClosed(f"cannot run {name}(): the runtime is closed"))
+            self._finish(
+                call,
+                call.attempt,
+                False,
+                RuntimeClosed(f"cannot run {name}(): the runtime is closed"),
+            )
             return
-        if call.done():  # cancelled while waiting for its slot
+        if call._state == "CANCELLED":  # cancelled while waiting for its slot
             self._settle(call)
             return
         self._route(call)
@@ -769,7 +694,7 @@ class Runtime:
 
     def _run_on_thread(self, call: Call) -> None:
         spec = call.spec
-        if call.done():  # cancelled while queued
+        if call._state == "CANCELLED":  # cancelled while queued
             if call.exploring:
                 call.exploring = False
                 self._explored(spec)
@@ -816,7 +741,7 @@ class Runtime:
             spec.stats.record(thread_cpu_ns() - c0, wall_ns() - w0, "inline")
             call.set_result(value)
             break
-        return Handle(call)
+        return CallHandle(call)
 
     async def _run_coroutine(
         self, spec: Spec, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -831,10 +756,10 @@ class Runtime:
                 else:
                     value = await self._with_timeout(spec, spec.fn(*args, **kwargs))
             except asyncio.CancelledError:
-                stats.record(0, wall_ns() - w0, "loop")
+                stats.record_wall(wall_ns() - w0)
                 raise
             except Exception as exc:
-                stats.record(0, wall_ns() - w0, "loop")
+                stats.record_wall(wall_ns() - w0)
                 with stats.lock:
                     stats.errors += 1
                     stats.timeouts += isinstance(exc, TaskTimeout)
@@ -845,7 +770,7 @@ class Runtime:
                     attempt += 1
                     continue
                 raise
-            stats.record(0, wall_ns() - w0, "loop")
+            stats.record_wall(wall_ns() - w0)
             return value
 
     @staticmethod
@@ -926,9 +851,9 @@ class Runtime:
         attempt: int,
         ok: bool,
         value: Any,
-        remote_tb: str | None,
-        cpu: int | None,
-        wall: int | None,
+        remote_tb: str | None = None,
+        cpu: int | None = None,
+        wall: int | None = None,
         ready: int = 0,
     ) -> None:
         """Take the outcome of one attempt: learn from it, retry it, or settle the call."""
@@ -939,32 +864,41 @@ class Runtime:
         if call.exploring:
             call.exploring = False
             self._explored(spec)
+        if ok:
+            with call._condition:
+                if attempt != call.attempt or call.claimed == attempt:
+                    return  # a stale attempt (its thread overran a timeout) or already taken
+                call.claimed = attempt
+                settle = not call.settled and call.admitted
+                call.settled = True
+            if settle:
+                self._gate.release()
+                self._live.discard(call)
+            _set(call, value, True)
+            return
         with call._condition:
             if attempt != call.attempt or call.claimed == attempt:
-                return  # a stale attempt (its thread overran a timeout) or already taken
-            call.claimed = attempt
-        if not ok:
-            if remote_tb:
-                with contextlib.suppress(Exception):
-                    value.__cause__ = RemoteTraceback(remote_tb)
-            with stats.lock:
-                stats.errors += 1
-                stats.crashes += isinstance(value, WorkerCrashed)
-                stats.timeouts += isinstance(value, TaskTimeout)
-                retry = (
-                    attempt < spec.retries
-                    and not call.done()
-                    and not isinstance(value, NotPicklable)
-                )
-                if retry:
-                    stats.retries += 1
-            if retry:
-                call.attempt = attempt + 1
-                call.started = False
-                self._route(call)
                 return
+            call.claimed = attempt
+        if remote_tb:
+            with contextlib.suppress(Exception):
+                value.__cause__ = RemoteTraceback(remote_tb)
+        with stats.lock:
+            stats.errors += 1
+            stats.crashes += isinstance(value, WorkerCrashed)
+            stats.timeouts += isinstance(value, TaskTimeout)
+            retry = (
+                attempt < spec.retries and not call.done() and not isinstance(value, NotPicklable)
+            )
+            if retry:
+                stats.retries += 1
+        if retry:
+            call.attempt = attempt + 1
+            call.started = False
+            self._route(call)
+            return
         self._settle(call)
-        _set(call, value, ok)
+        _set(call, value)
 
     def _explored(self, spec: Spec) -> None:
         """A learning call ended: let the next one explore, or release the backlog."""
@@ -1004,6 +938,18 @@ class Runtime:
                 self._bg.call_soon(call.task.cancel)
         if call.admitted:
             self._settle(call)
+
+
+async def _run_plain_coroutine(stats: FunctionStats, coro: Awaitable[Any]) -> Any:
+    # The loop route's hot path: no timeout, no retries, just the measurement.
+    w0 = wall_ns()
+    try:
+        return await coro
+    except Exception:
+        stats.errors += 1
+        raise
+    finally:
+        stats.record_wall(wall_ns() - w0)
 
 
 def _set(call: Call, value: Any, ok: bool = False) -> None:

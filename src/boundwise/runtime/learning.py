@@ -166,6 +166,23 @@ class FunctionStats:
         elif self.route == "thread" and self.reason.startswith("learning"):
             self.reason = f"cpu/wall {ratio:.2f}, {cpu * 1e3:.1f} ms CPU per call: mostly waits"
 
+    def record_wall(self, wall_ns: int) -> None:
+        """Add one call measured by wall time only (a coroutine: its CPU time is shared).
+
+        Lock-free on purpose (the loop route's hot path): calls of one coroutine
+        function normally all run on one loop thread, and a race between two
+        loops can only misplace one sample in the ring.
+        """
+        self.samples += 1
+        self.wall_ns += wall_ns
+        ring = self._ring
+        if len(ring) < RING:
+            ring.append(wall_ns)
+        else:
+            pos = self._ring_pos
+            ring[pos] = wall_ns
+            self._ring_pos = (pos + 1) % RING
+
     def percentile(self, q: float) -> float | None:
         """Wall time in seconds at quantile ``q`` of the latest calls."""
         with self.lock:
