@@ -38,13 +38,30 @@ _EXPORTS: dict[str, str] = {
     "Stall": "boundwise.watch.watchdog",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Category",
+    "Handle",
+    "Profile",
+    "Recommendation",
+    "RemoteTraceback",
+    "Runtime",
+    "Stall",
+    "TaskTimeout",
+    "Watchdog",
+    "WorkerCrashed",
+    "advise",
+    "default_runtime",
+    "map",
+    "profile",
+    "task",
+    "watch",
+]
 
 if TYPE_CHECKING:
     from boundwise.advise import advise
     from boundwise.probe.profile import Profile, Recommendation
-    from boundwise.profiling import profile
     from boundwise.probe.taxonomy import Category
+    from boundwise.profiling import profile
     from boundwise.runtime.api import Handle, Runtime, default_runtime, map, task
     from boundwise.runtime.errors import RemoteTraceback, TaskTimeout, WorkerCrashed
     from boundwise.watch.watchdog import Stall, Watchdog, watch

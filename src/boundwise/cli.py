@@ -6,6 +6,7 @@ profile), 2 for bad usage or input, with a one-line error and no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -48,7 +49,9 @@ def _duration(value: str) -> float:
 def _split_target(argv: tuple[str, ...], command: str) -> tuple[str, str, list[str]]:
     """``script.py args``, ``-m module args`` or ``-c code args``: (kind, value, args)."""
     if not argv:
-        _fail(f"nothing to run: give a script, -m module or -c code (see boundwise {command} --help)")
+        _fail(
+            f"nothing to run: give a script, -m module or -c code (see boundwise {command} --help)"
+        )
     head, rest = argv[0], list(argv[1:])
     if head in ("-m", "-c"):
         if not rest:
@@ -77,9 +80,21 @@ def cli() -> None:
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
     epilog=_TARGET_HELP,
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON (the program's stdout goes to stderr).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the JSON profile to this file.")
-@click.option("--interval", default="5ms", show_default=True, help="Sampling interval (e.g. 5ms, 0.01).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the profile as JSON (the program's stdout goes to stderr).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the JSON profile to this file.",
+)
+@click.option(
+    "--interval", default="5ms", show_default=True, help="Sampling interval (e.g. 5ms, 0.01)."
+)
 @click.argument("target", nargs=-1, type=click.UNPROCESSED, metavar="TARGET...")
 def profile(as_json: bool, output: str | None, interval: str, target: tuple[str, ...]) -> None:
     """Run a program and show where its time goes, and which model fits.
@@ -133,10 +148,8 @@ def _run_profiled(program: Any, interval: float, redirect_stdout: bool) -> tuple
         code = EXIT_INTERRUPTED
     finally:
         measured = session.stop(target=str(program), exit_code=code)
-        try:
+        with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()
-        except (OSError, ValueError):
-            pass
         if saved_stdout >= 0:
             os.dup2(saved_stdout, 1)
             os.close(saved_stdout)
@@ -161,7 +174,9 @@ def _emit(measured: Any, *, as_json: bool, out_stream: IO[str] | None) -> None:
 @cli.command()
 @click.argument("profile_file", type=click.Path(dir_okay=False), metavar="PROFILE.json")
 @click.option("--json", "as_json", is_flag=True, help="Print the advised profile as JSON.")
-@click.option("--cores", type=click.IntRange(min=1), help="Advise for a machine with this many cores.")
+@click.option(
+    "--cores", type=click.IntRange(min=1), help="Advise for a machine with this many cores."
+)
 def advise(profile_file: str, as_json: bool, cores: int | None) -> None:
     """Advise again on a saved profile (e.g. for a machine with more cores)."""
     from .advise import advise as advise_profile

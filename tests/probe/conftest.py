@@ -29,16 +29,27 @@ def boundwise(tmp_path: Path) -> Callable[..., Run]:
     """Run ``python -m boundwise ARGS``; with ``json_out``, ARGS is the target of
     ``boundwise profile --json --output FILE`` and the profile is read back."""
 
-    def run(*args: str, json_out: bool = True, cwd: Path | None = None, timeout: float = 120,
-            env: dict[str, str] | None = None) -> Run:
+    def run(
+        *args: str,
+        json_out: bool = True,
+        cwd: Path | None = None,
+        timeout: float = 120,
+        env: dict[str, str] | None = None,
+    ) -> Run:
         out = tmp_path / "profile.json"
         if out.exists():
             out.unlink()
         if json_out:
             args = ("profile", "--json", "--output", str(out), *args)
         command = [sys.executable, "-m", "boundwise", *args]
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              cwd=cwd or tmp_path, env={**os.environ, **(env or {})})
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd or tmp_path,
+            env={**os.environ, **(env or {})},
+        )
         profile = json.loads(out.read_text()) if json_out and out.exists() else None
         return Run(proc, profile)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-
 MODELS = {"sync", "threads", "asyncio", "processes", "hybrid"}
 CATEGORIES = {"cpu", "network", "disk", "sleep", "subprocess", "lock", "gil", "other"}
 
@@ -39,7 +38,10 @@ def test_json_contract(boundwise, script):
     assert main["name"] == "MainThread" and main["native_id"] > 0
     site = p["sites"][0]
     assert (site["file"], site["line"], site["function"], site["category"]) == (
-        "prog.py", 4, "wait", "sleep"
+        "prog.py",
+        4,
+        "wait",
+        "sleep",
     )
     assert site["fraction"] > 0.9
     assert p["verdict"] == "io-bound"
@@ -52,11 +54,14 @@ def test_json_contract(boundwise, script):
 
 
 def test_runs_like_python(boundwise, script, tmp_path):
-    script("""
+    script(
+        """
         import json, os, sys
         print(json.dumps({"argv": sys.argv, "path0": sys.path[0], "file": __file__,
                           "name": __name__, "main": sys.modules["__main__"].__file__}))
-    """, name="sub/prog.py")
+    """,
+        name="sub/prog.py",
+    )
     run = boundwise("profile", "sub/prog.py", "--flag", "x", json_out=False)
     assert run.code == 0, run.proc.stderr
     seen = json.loads(run.proc.stdout.splitlines()[0])
@@ -68,10 +73,17 @@ def test_runs_like_python(boundwise, script, tmp_path):
 
 
 def test_program_stdout_goes_to_stderr_with_json(script, tmp_path):
-    script("import subprocess\nprint('hello from the program')\n"
-           "subprocess.run(['echo', 'hello from a child'])\n")
-    proc = subprocess.run([sys.executable, "-m", "boundwise", "profile", "--json", "prog.py"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    script(
+        "import subprocess\nprint('hello from the program')\n"
+        "subprocess.run(['echo', 'hello from a child'])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "boundwise", "profile", "--json", "prog.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert proc.returncode == 0
     data = json.loads(proc.stdout)  # nothing but the JSON on stdout
     assert data["schema"] == "boundwise.profile/1"
@@ -139,7 +151,10 @@ def test_ctrl_c_stops_the_target_and_still_reports(script, tmp_path):
     out = tmp_path / "p.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "boundwise", "profile", "--json", "--output", str(out), "prog.py"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
@@ -153,7 +168,9 @@ def test_ctrl_c_stops_the_target_and_still_reports(script, tmp_path):
 
 
 def test_advise_rereads_a_profile_for_more_cores(boundwise, script, tmp_path):
-    script("def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\nf(6_000_000)\n")
+    script(
+        "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\nf(6_000_000)\n"
+    )
     run = boundwise("prog.py")
     assert run.profile["recommendation"]["model"] == "processes"
     saved = tmp_path / "saved.json"

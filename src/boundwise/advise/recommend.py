@@ -46,8 +46,8 @@ def choose_model(verdict: str, work: Work, speedup: dict[str, float]) -> str:
     if verdict == "io-bound":
         # No event loop waits on a disk: threads first when the disk dominates.
         loop_waits = work.network + work.sleep + work.subprocess
-        order = ("asyncio", "threads") if loop_waits >= work.disk else ("threads", "asyncio")
-        order = (*order, "hybrid", "processes")
+        first = ("asyncio", "threads") if loop_waits >= work.disk else ("threads", "asyncio")
+        order: tuple[str, ...] = (*first, "hybrid", "processes")
     else:
         order = _PREFERENCE[verdict]
     return next((m for m in order if m in candidates), max(speedup, key=lambda m: speedup[m]))
@@ -93,16 +93,24 @@ def _reason(profile: Profile, work: Work, model: str, speedup: dict[str, float])
         if secs / work.total >= 0.05:
             parts.append(f"{_pct(secs / work.total)} {_WHAT[name]}{_top(profile, name)}")
     if b.get("gil", 0.0) >= 0.05:
-        parts.append(f"threads wait for the GIL {_pct(b['gil'])} of thread time{_top(profile, 'gil')}")
+        parts.append(
+            f"threads wait for the GIL {_pct(b['gil'])} of thread time{_top(profile, 'gil')}"
+        )
     if b.get("lock", 0.0) >= 0.05:
-        parts.append(f"threads wait on locks {_pct(b['lock'])} of thread time{_top(profile, 'lock')}")
+        parts.append(
+            f"threads wait on locks {_pct(b['lock'])} of thread time{_top(profile, 'lock')}"
+        )
     measured = "; ".join(parts) + "."
     others = ", ".join(f"{m} {speedup[m]:.1f}x" for m in MODELS if m not in ("sync", model))
     why = {
         "sync": "no execution model is predicted to make it faster than "
         f"{WORTH_IT:.1f}x ({others}), so keep it simple"
-        + ("; the work under the lock runs one thread at a time whatever the model: "
-           "shrink the critical section" if work.serial > 0.2 * work.total else ""),
+        + (
+            "; the work under the lock runs one thread at a time whatever the model: "
+            "shrink the critical section"
+            if work.serial > 0.2 * work.total
+            else ""
+        ),
         "threads": "threads overlap these waits and native code runs on every core",
         "asyncio": "an event loop overlaps these waits on one thread, thousands at a time",
         "processes": f"processes run Python on all {profile.cores} cores, free of the GIL",

@@ -103,7 +103,13 @@ def model_times(work: Work, cores: int) -> dict[str, float]:
         hybrid = processes
     else:
         hybrid = max(work.cpu / n, work.disk + work.other, t / K_ASYNC)
-    times = {"sync": t, "threads": threads, "asyncio": asyncio, "processes": processes, "hybrid": hybrid}
+    times = {
+        "sync": t,
+        "threads": threads,
+        "asyncio": asyncio,
+        "processes": processes,
+        "hybrid": hybrid,
+    }
     if work.serial > 0 and t > 0:
         parallel = 1.0 - work.serial / t
         times = {m: work.serial + parallel * v for m, v in times.items()}

@@ -16,12 +16,36 @@ _CHILD_CALLS: Final = frozenset({"wait4", "waitid"})
 _MULTIPLEX_CALLS: Final = frozenset(
     {"poll", "ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2"}
 )
-_DISK_CALLS: Final = frozenset({
-    "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "msync", "fallocate",
-    "ftruncate", "truncate", "open", "openat", "stat", "lstat", "newfstatat", "statx",
-    "getdents64", "unlink", "unlinkat", "rename", "renameat", "mkdir", "mkdirat", "rmdir",
-    "io_getevents", "copy_file_range", "fault",
-})
+_DISK_CALLS: Final = frozenset(
+    {
+        "fsync",
+        "fdatasync",
+        "sync",
+        "syncfs",
+        "sync_file_range",
+        "msync",
+        "fallocate",
+        "ftruncate",
+        "truncate",
+        "open",
+        "openat",
+        "stat",
+        "lstat",
+        "newfstatat",
+        "statx",
+        "getdents64",
+        "unlink",
+        "unlinkat",
+        "rename",
+        "renameat",
+        "mkdir",
+        "mkdirat",
+        "rmdir",
+        "io_getevents",
+        "copy_file_range",
+        "fault",
+    }
+)
 _LOCK_CALLS: Final = frozenset({"flock", "semtimedop"})
 _FD_KIND_CATEGORY: Final = {
     "socket": Category.NETWORK,
@@ -31,25 +55,49 @@ _FD_KIND_CATEGORY: Final = {
 
 # Kernel functions a thread sleeps in (``wchan``), by prefix.
 _WCHAN_PREFIXES: Final[tuple[tuple[str, str], ...]] = (
-    ("sk_wait", "network"), ("unix_stream", "network"), ("unix_dgram", "network"),
-    ("inet_csk_accept", "network"), ("tcp_", "network"), ("sock_", "network"),
-    ("wait_woken", "network"), ("udp_", "network"),
-    ("do_epoll_wait", "multiplex"), ("ep_poll", "multiplex"), ("do_select", "multiplex"),
-    ("do_sys_poll", "multiplex"), ("core_sys_select", "multiplex"),
-    ("io_schedule", "disk"), ("folio_wait", "disk"), ("wait_on_page", "disk"),
-    ("jbd2", "disk"), ("blk", "disk"), ("ext4", "disk"), ("xfs", "disk"),
-    ("btrfs", "disk"), ("nfs", "disk"), ("bit_wait_io", "disk"),
-    ("hrtimer_nanosleep", "sleep"), ("do_nanosleep", "sleep"),
-    ("do_wait", "subprocess"), ("kernel_wait4", "subprocess"),
-    ("pipe_", "pipe"), ("anon_pipe", "pipe"),
+    ("sk_wait", "network"),
+    ("unix_stream", "network"),
+    ("unix_dgram", "network"),
+    ("inet_csk_accept", "network"),
+    ("tcp_", "network"),
+    ("sock_", "network"),
+    ("wait_woken", "network"),
+    ("udp_", "network"),
+    ("do_epoll_wait", "multiplex"),
+    ("ep_poll", "multiplex"),
+    ("do_select", "multiplex"),
+    ("do_sys_poll", "multiplex"),
+    ("core_sys_select", "multiplex"),
+    ("io_schedule", "disk"),
+    ("folio_wait", "disk"),
+    ("wait_on_page", "disk"),
+    ("jbd2", "disk"),
+    ("blk", "disk"),
+    ("ext4", "disk"),
+    ("xfs", "disk"),
+    ("btrfs", "disk"),
+    ("nfs", "disk"),
+    ("bit_wait_io", "disk"),
+    ("hrtimer_nanosleep", "sleep"),
+    ("do_nanosleep", "sleep"),
+    ("do_wait", "subprocess"),
+    ("kernel_wait4", "subprocess"),
+    ("pipe_", "pipe"),
+    ("anon_pipe", "pipe"),
     ("futex", "futex"),
 )
 
 # Library modules whose blocked threads only wait for work that runs, and is
 # measured, elsewhere: idle executor workers, joins, Future.result, pool plumbing.
 _PARKED_MODULES: Final = (
-    "concurrent.futures", "multiprocessing", "asyncio", "boundwise", "loky",
-    "distributed", "dask", "joblib",
+    "concurrent.futures",
+    "multiprocessing",
+    "asyncio",
+    "boundwise",
+    "loky",
+    "distributed",
+    "dask",
+    "joblib",
 )
 _SYNC_MODULES: Final = frozenset({"threading", "queue"})
 _JOIN_FUNCTIONS: Final = frozenset({"join", "_wait_for_tstate_lock", "_shutdown", "start"})
@@ -58,10 +106,28 @@ _JOIN_FUNCTIONS: Final = frozenset({"join", "_wait_for_tstate_lock", "_shutdown"
 _STACK_CALLS: Final[dict[str, Category]] = {
     "sleep": Category.SLEEP,
     **dict.fromkeys(
-        ("recv", "recv_into", "recvfrom", "recvfrom_into", "recvmsg", "send", "sendall",
-         "sendto", "sendmsg", "connect", "connect_ex", "accept", "getaddrinfo",
-         "gethostbyname", "create_connection", "urlopen", "getresponse", "request",
-         "select", "poll"),
+        (
+            "recv",
+            "recv_into",
+            "recvfrom",
+            "recvfrom_into",
+            "recvmsg",
+            "send",
+            "sendall",
+            "sendto",
+            "sendmsg",
+            "connect",
+            "connect_ex",
+            "accept",
+            "getaddrinfo",
+            "gethostbyname",
+            "create_connection",
+            "urlopen",
+            "getresponse",
+            "request",
+            "select",
+            "poll",
+        ),
         Category.NETWORK,
     ),
     **dict.fromkeys(("fsync", "fdatasync", "sync", "flush"), Category.DISK),
@@ -73,11 +139,25 @@ _STACK_CALLS: Final[dict[str, Category]] = {
 # Calls in which the kernel does file-system work on the thread's behalf: time a
 # thread is found *running* in one is disk time (on virtual machines, even the
 # device's latency shows up as CPU time of the caller).
-_DISK_IO_CALLEES: Final = frozenset({
-    "fsync", "fdatasync", "pwrite", "pread", "preadv", "pwritev", "posix_fallocate",
-    "copyfile", "copyfileobj", "copy2", "copytree", "rmtree", "os.sync", "os.truncate",
-    "os.ftruncate",
-})
+_DISK_IO_CALLEES: Final = frozenset(
+    {
+        "fsync",
+        "fdatasync",
+        "pwrite",
+        "pread",
+        "preadv",
+        "pwritev",
+        "posix_fallocate",
+        "copyfile",
+        "copyfileobj",
+        "copy2",
+        "copytree",
+        "rmtree",
+        "os.sync",
+        "os.truncate",
+        "os.ftruncate",
+    }
+)
 # (os.read and os.write are left out: they serve pipes and sockets as often as files.)
 
 
@@ -129,7 +209,9 @@ class Classifier:
             return self._multiplex(frame, thread_key), call
         if state.fd_kind:
             detail = f"{call} on {state.fd_kind}"
-            if state.fd_kind == "pipe" and _in_modules(frame, ("multiprocessing", "concurrent.futures")):
+            if state.fd_kind == "pipe" and _in_modules(
+                frame, ("multiprocessing", "concurrent.futures")
+            ):
                 return Category.IDLE, detail
             return _FD_KIND_CATEGORY.get(state.fd_kind, Category.OTHER), detail
         if call in _DISK_CALLS or state.disk_sleep:
@@ -195,9 +277,12 @@ class Classifier:
     def _event_loop(self, frame: FrameType, thread_key: int) -> Any:
         ref = self._loops.get(thread_key)
         loop = ref() if ref is not None else None
-        if loop is not None and not loop.is_closed():
-            if _in_modules(frame, ("selectors",), depth=2):
-                return loop
+        if (
+            loop is not None
+            and not loop.is_closed()
+            and _in_modules(frame, ("selectors",), depth=2)
+        ):
+            return loop
         f: FrameType | None = frame
         for _ in range(4):
             if f is None:

@@ -15,7 +15,9 @@ _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 def _library_prefixes() -> tuple[str, ...]:
-    paths = {sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths = {
+        sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
+    }
     try:
         paths.update(site.getsitepackages())
         paths.add(site.getusersitepackages())

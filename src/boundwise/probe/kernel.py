@@ -24,44 +24,163 @@ _BUF_SIZE: Final = 512
 
 # Syscall numbers of the calls a blocked thread is commonly found in.
 _X86_64: dict[int, str] = {
-    0: "read", 1: "write", 2: "open", 4: "stat", 5: "fstat", 6: "lstat", 7: "poll",
-    17: "pread64", 18: "pwrite64", 19: "readv", 20: "writev", 23: "select", 26: "msync",
-    34: "pause", 35: "nanosleep", 40: "sendfile", 42: "connect", 43: "accept",
-    44: "sendto", 45: "recvfrom", 46: "sendmsg", 47: "recvmsg", 61: "wait4",
-    73: "flock", 74: "fsync", 75: "fdatasync", 76: "truncate", 77: "ftruncate",
-    82: "rename", 83: "mkdir", 84: "rmdir", 87: "unlink", 128: "rt_sigtimedwait",
-    130: "rt_sigsuspend", 162: "sync", 202: "futex", 208: "io_getevents",
-    217: "getdents64", 220: "semtimedop", 230: "clock_nanosleep", 232: "epoll_wait",
-    247: "waitid", 257: "openat", 262: "newfstatat", 263: "unlinkat", 264: "renameat",
-    270: "pselect6", 271: "ppoll", 275: "splice", 277: "sync_file_range",
-    281: "epoll_pwait", 285: "fallocate", 288: "accept4", 295: "preadv", 296: "pwritev",
-    299: "recvmmsg", 306: "syncfs", 307: "sendmmsg", 318: "getrandom",
-    326: "copy_file_range", 332: "statx", 426: "io_uring_enter", 441: "epoll_pwait2",
+    0: "read",
+    1: "write",
+    2: "open",
+    4: "stat",
+    5: "fstat",
+    6: "lstat",
+    7: "poll",
+    17: "pread64",
+    18: "pwrite64",
+    19: "readv",
+    20: "writev",
+    23: "select",
+    26: "msync",
+    34: "pause",
+    35: "nanosleep",
+    40: "sendfile",
+    42: "connect",
+    43: "accept",
+    44: "sendto",
+    45: "recvfrom",
+    46: "sendmsg",
+    47: "recvmsg",
+    61: "wait4",
+    73: "flock",
+    74: "fsync",
+    75: "fdatasync",
+    76: "truncate",
+    77: "ftruncate",
+    82: "rename",
+    83: "mkdir",
+    84: "rmdir",
+    87: "unlink",
+    128: "rt_sigtimedwait",
+    130: "rt_sigsuspend",
+    162: "sync",
+    202: "futex",
+    208: "io_getevents",
+    217: "getdents64",
+    220: "semtimedop",
+    230: "clock_nanosleep",
+    232: "epoll_wait",
+    247: "waitid",
+    257: "openat",
+    262: "newfstatat",
+    263: "unlinkat",
+    264: "renameat",
+    270: "pselect6",
+    271: "ppoll",
+    275: "splice",
+    277: "sync_file_range",
+    281: "epoll_pwait",
+    285: "fallocate",
+    288: "accept4",
+    295: "preadv",
+    296: "pwritev",
+    299: "recvmmsg",
+    306: "syncfs",
+    307: "sendmmsg",
+    318: "getrandom",
+    326: "copy_file_range",
+    332: "statx",
+    426: "io_uring_enter",
+    441: "epoll_pwait2",
 }
 _AARCH64: dict[int, str] = {
-    4: "io_getevents", 22: "epoll_pwait", 32: "flock", 34: "mkdirat", 35: "unlinkat",
-    38: "renameat", 46: "ftruncate", 47: "fallocate", 56: "openat", 61: "getdents64",
-    63: "read", 64: "write", 65: "readv", 66: "writev", 67: "pread64", 68: "pwrite64",
-    69: "preadv", 70: "pwritev", 71: "sendfile", 72: "pselect6", 73: "ppoll",
-    76: "splice", 79: "newfstatat", 80: "fstat", 81: "sync", 82: "fsync",
-    83: "fdatasync", 84: "sync_file_range", 95: "waitid", 98: "futex", 101: "nanosleep",
-    115: "clock_nanosleep", 133: "rt_sigsuspend", 137: "rt_sigtimedwait",
-    192: "semtimedop", 202: "accept", 203: "connect", 206: "sendto", 207: "recvfrom",
-    211: "sendmsg", 212: "recvmsg", 227: "msync", 242: "accept4", 243: "recvmmsg",
-    260: "wait4", 267: "syncfs", 269: "sendmmsg", 278: "getrandom",
-    285: "copy_file_range", 291: "statx", 426: "io_uring_enter", 441: "epoll_pwait2",
+    4: "io_getevents",
+    22: "epoll_pwait",
+    32: "flock",
+    34: "mkdirat",
+    35: "unlinkat",
+    38: "renameat",
+    46: "ftruncate",
+    47: "fallocate",
+    56: "openat",
+    61: "getdents64",
+    63: "read",
+    64: "write",
+    65: "readv",
+    66: "writev",
+    67: "pread64",
+    68: "pwrite64",
+    69: "preadv",
+    70: "pwritev",
+    71: "sendfile",
+    72: "pselect6",
+    73: "ppoll",
+    76: "splice",
+    79: "newfstatat",
+    80: "fstat",
+    81: "sync",
+    82: "fsync",
+    83: "fdatasync",
+    84: "sync_file_range",
+    95: "waitid",
+    98: "futex",
+    101: "nanosleep",
+    115: "clock_nanosleep",
+    133: "rt_sigsuspend",
+    137: "rt_sigtimedwait",
+    192: "semtimedop",
+    202: "accept",
+    203: "connect",
+    206: "sendto",
+    207: "recvfrom",
+    211: "sendmsg",
+    212: "recvmsg",
+    227: "msync",
+    242: "accept4",
+    243: "recvmmsg",
+    260: "wait4",
+    267: "syncfs",
+    269: "sendmmsg",
+    278: "getrandom",
+    285: "copy_file_range",
+    291: "statx",
+    426: "io_uring_enter",
+    441: "epoll_pwait2",
 }
 SYSCALL_NAMES: Final[dict[int, str]] = {
-    "x86_64": _X86_64, "amd64": _X86_64, "aarch64": _AARCH64, "arm64": _AARCH64,
+    "x86_64": _X86_64,
+    "amd64": _X86_64,
+    "aarch64": _AARCH64,
+    "arm64": _AARCH64,
 }.get(platform.machine().lower(), {})
 
 #: Syscalls whose first argument is the file descriptor waited on.
-FD_SYSCALLS: Final = frozenset({
-    "read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
-    "sendfile", "splice", "recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg",
-    "sendmmsg", "connect", "accept", "accept4", "fsync", "fdatasync", "sync_file_range",
-    "ftruncate", "fallocate", "getdents64", "fstat", "flock",
-})
+FD_SYSCALLS: Final = frozenset(
+    {
+        "read",
+        "write",
+        "pread64",
+        "pwrite64",
+        "readv",
+        "writev",
+        "preadv",
+        "pwritev",
+        "sendfile",
+        "splice",
+        "recvfrom",
+        "recvmsg",
+        "recvmmsg",
+        "sendto",
+        "sendmsg",
+        "sendmmsg",
+        "connect",
+        "accept",
+        "accept4",
+        "fsync",
+        "fdatasync",
+        "sync_file_range",
+        "ftruncate",
+        "fallocate",
+        "getdents64",
+        "fstat",
+        "flock",
+    }
+)
 
 
 class _Libc:
@@ -178,7 +297,7 @@ def parse_stat_comm(raw: bytes) -> str:
 class TaskFiles:
     """The /proc files of one thread, opened once and re-read every sample."""
 
-    __slots__ = ("_stat", "_syscall", "_wchan", "_schedstat", "pid", "tid", "use_syscall")
+    __slots__ = ("_schedstat", "_stat", "_syscall", "_wchan", "pid", "tid", "use_syscall")
 
     def __init__(self, pid: int | str, tid: int, use_syscall: bool = True) -> None:
         base = f"/proc/{pid}/task/{tid}/"
@@ -242,10 +361,22 @@ class TaskFiles:
         self._stat = self._syscall = self._wchan = self._schedstat = -1
 
 
-_NAMED_ENOUGH: Final = frozenset({
-    "futex", "nanosleep", "clock_nanosleep", "wait4", "waitid", "poll", "ppoll", "select",
-    "pselect6", "epoll_wait", "epoll_pwait", "epoll_pwait2",
-})
+_NAMED_ENOUGH: Final = frozenset(
+    {
+        "futex",
+        "nanosleep",
+        "clock_nanosleep",
+        "wait4",
+        "waitid",
+        "poll",
+        "ppoll",
+        "select",
+        "pselect6",
+        "epoll_wait",
+        "epoll_pwait",
+        "epoll_pwait2",
+    }
+)
 
 
 def runtime_region() -> tuple[int, int] | None:
@@ -282,9 +413,7 @@ def mapping_in(pid: int, region: tuple[int, int]) -> tuple[int, int] | None:
     """
     try:
         with open("/proc/self/maps") as maps:
-            ours = next(
-                (line.split() for line in maps if line.startswith(f"{region[0]:x}-")), None
-            )
+            ours = next((line.split() for line in maps if line.startswith(f"{region[0]:x}-")), None)
         if ours is None or len(ours) < 6:
             return region
         offset, path = ours[2], ours[5]

@@ -188,7 +188,9 @@ class Profile:
     def from_dict(cls, data: dict[str, Any]) -> Profile:
         """Read a profile back from its JSON form (``boundwise advise``)."""
         if data.get("schema") != SCHEMA:
-            raise ValueError(f"not a boundwise profile (schema {data.get('schema')!r}, want {SCHEMA!r})")
+            raise ValueError(
+                f"not a boundwise profile (schema {data.get('schema')!r}, want {SCHEMA!r})"
+            )
         breakdown = data["breakdown"]
         seconds = data.get("seconds") or {}
         if not seconds:
@@ -211,7 +213,9 @@ class Profile:
             observer_s=float(data.get("observer_s", 0.0)),
             threads=[
                 ThreadProfile(
-                    t["name"], int(t["native_id"]), int(t.get("pid", 0)),
+                    t["name"],
+                    int(t["native_id"]),
+                    int(t.get("pid", 0)),
                     {k: float(v) * float(t.get("active_s", 1.0)) for k, v in t["breakdown"].items()}
                     | {"idle": float(t.get("idle_s", 0.0))},
                 )
@@ -219,8 +223,12 @@ class Profile:
             ],
             sites=[
                 SiteProfile(
-                    s["file"], int(s["line"]), s["function"], s["category"],
-                    float(s.get("seconds", 0.0)), float(s["fraction"]),
+                    s["file"],
+                    int(s["line"]),
+                    s["function"],
+                    s["category"],
+                    float(s.get("seconds", 0.0)),
+                    float(s["fraction"]),
                 )
                 for s in data.get("sites", [])
             ],
@@ -231,7 +239,9 @@ class Profile:
             source=str(data.get("source", "syscall")),
             notes=list(data.get("notes", [])),
             verdict=data.get("verdict"),
-            recommendation=Recommendation(rec["model"], rec["reason"], dict(rec["predicted_speedup"]))
+            recommendation=Recommendation(
+                rec["model"], rec["reason"], dict(rec["predicted_speedup"])
+            )
             if rec
             else None,
         )
@@ -283,10 +293,14 @@ def summarize(
     processes = [ProcessProfile(main_pid, "main", cpu_s, per_process.get(main_pid, {}))]
     for pid, proc_seconds in per_process.items():
         if pid != main_pid:
-            processes.append(ProcessProfile(pid, "worker", tally.worker_cpu_s.get(pid, 0.0), proc_seconds))
+            processes.append(
+                ProcessProfile(pid, "worker", tally.worker_cpu_s.get(pid, 0.0), proc_seconds)
+            )
     notes: list[str] = []
     if source == "wchan":
-        notes.append("syscalls were not readable: waits were classified from wchan and Python stacks")
+        notes.append(
+            "syscalls were not readable: waits were classified from wchan and Python stacks"
+        )
     elif source == "stack":
         notes.append(
             "kernel thread states (/proc wchan, syscall) were not readable: "

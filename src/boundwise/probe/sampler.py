@@ -143,13 +143,19 @@ class Sampler:
             self._find_workers()
 
     def _python_threads(self) -> None:
-        for thread in list(threading._active.values()):  # noqa: SLF001 - ident -> Thread
+        # threading._active (ident -> Thread), without enumerate()'s lock and copy.
+        active: dict[int, threading.Thread] = getattr(threading, "_active", {})
+        for thread in list(active.values()):
             tid = thread.native_id
             if tid is None or tid == self._own_tid or thread.ident is None:
                 continue
             track = self._tracks.get(tid)
             if track is None:
-                files = TaskFiles(self.pid, tid, self.source == "syscall") if self.source != "stack" else None
+                files = (
+                    TaskFiles(self.pid, tid, self.source == "syscall")
+                    if self.source != "stack"
+                    else None
+                )
                 totals = self.tally.thread(self.pid, tid, thread.name)
                 # Off its CPU before we saw it wait: a Python thread wanting the GIL.
                 track = _Track(
@@ -201,9 +207,16 @@ class Sampler:
             for tid in tids:
                 if tid not in worker.tracks:
                     files = TaskFiles(pid, tid, self.source == "syscall")
-                    totals = self.tally.thread(pid, tid, files.comm() or f"worker-{pid}", worker=True)
+                    totals = self.tally.thread(
+                        pid, tid, files.comm() or f"worker-{pid}", worker=True
+                    )
                     worker.tracks[tid] = _Track(
-                        pid, tid, files, totals, worker_region=worker.region, fresh=True,
+                        pid,
+                        tid,
+                        files,
+                        totals,
+                        worker_region=worker.region,
+                        fresh=True,
                         last_wait=Category.IDLE,  # a worker off its CPU waits for work
                     )
 
@@ -215,7 +228,7 @@ class Sampler:
     def _round(self, elapsed_ns: int, first: bool = False) -> None:
         """Read every thread once and account the time since the last round."""
         t_a = time.perf_counter_ns()
-        frames = sys._current_frames()  # noqa: SLF001
+        frames = sys._current_frames()
         if not frames.keys() <= self._by_ident.keys():
             self._python_threads()  # short-lived threads are seen from their first round
         tracks = [t for t in self._tracks.values() if t.alive]

@@ -69,21 +69,29 @@ def _verdict(p: Profile) -> Panel:
     if rec is not None:
         title.append("  →  recommended: ", style="bold")
         title.append(rec.model, style="bold green")
-        title.append(f"  ({rec.predicted_speedup.get(rec.model, 1.0):.1f}x predicted)", style="green")
+        title.append(
+            f"  ({rec.predicted_speedup.get(rec.model, 1.0):.1f}x predicted)", style="green"
+        )
     body = Text(rec.reason if rec else "")
     return Panel(Group(title, body), expand=True)
 
 
 def _bar(fraction: float, color: str, width: int = BAR_WIDTH) -> Text:
-    full = int(round(fraction * width))
+    full = round(fraction * width)
     bar = Text("█" * full, style=color)
     bar.append("·" * (width - full), style="grey23")
     return bar
 
 
 def _breakdown(p: Profile) -> Table:
-    table = Table(title="Where the time goes (thread time, idle left out)", title_justify="left",
-                  box=None, pad_edge=False, show_header=True, header_style="bold")
+    table = Table(
+        title="Where the time goes (thread time, idle left out)",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        show_header=True,
+        header_style="bold",
+    )
     table.add_column("category")
     table.add_column("", no_wrap=True)
     table.add_column("share", justify="right")
@@ -103,8 +111,13 @@ def _breakdown(p: Profile) -> Table:
         )
     idle = p.seconds.get("idle", 0.0)
     if idle > 0:
-        table.add_row(Text("idle", style="dim"), Text(""), Text("—", style="dim"), f"{idle:.2f}",
-                      "parked, not counted")
+        table.add_row(
+            Text("idle", style="dim"),
+            Text(""),
+            Text("—", style="dim"),
+            f"{idle:.2f}",
+            "parked, not counted",
+        )
     return table
 
 
@@ -123,8 +136,13 @@ def _threads(p: Profile) -> Table:
         table.add_column(col, justify="right" if col.endswith("s") and col != "thread" else "left")
     rows = [t for t in p.threads if t.active_s > 0.001] or p.threads
     for t in rows[:MAX_THREAD_ROWS]:
-        table.add_row(t.name, str(t.pid), f"{t.active_s:.2f}", f"{t.seconds.get('idle', 0.0):.2f}",
-                      _mini(t.breakdown))
+        table.add_row(
+            t.name,
+            str(t.pid),
+            f"{t.active_s:.2f}",
+            f"{t.seconds.get('idle', 0.0):.2f}",
+            _mini(t.breakdown),
+        )
     if len(rows) > MAX_THREAD_ROWS:
         table.add_row(f"… {len(rows) - MAX_THREAD_ROWS} more", "", "", "", "")
     return table
@@ -140,8 +158,9 @@ def _processes(p: Profile) -> Table:
 
 
 def _sites(p: Profile) -> Table:
-    table = Table(title="Top call sites in your code", title_justify="left", box=None,
-                  header_style="bold")
+    table = Table(
+        title="Top call sites in your code", title_justify="left", box=None, header_style="bold"
+    )
     for col in ("category", "share", "location", "function"):
         table.add_column(col, justify="right" if col == "share" else "left")
     b = p.breakdown
@@ -150,8 +169,12 @@ def _sites(p: Profile) -> Table:
         if b.get(cat.value, 0.0) < 0.02:
             continue
         for site in p.sites_for(cat.value)[:SITES_PER_CATEGORY]:
-            table.add_row(Text(cat.value, style=COLORS[cat.value]), f"{100 * site.fraction:.1f}%",
-                          site.location, site.function)
+            table.add_row(
+                Text(cat.value, style=COLORS[cat.value]),
+                f"{100 * site.fraction:.1f}%",
+                site.location,
+                site.function,
+            )
             shown += 1
     if not shown:
         table.add_row("", "", Text("no time was spent in your own code", style="dim"), "")
@@ -159,15 +182,21 @@ def _sites(p: Profile) -> Table:
 
 
 def _speedups(p: Profile) -> Table:
-    table = Table(title="Predicted speedup over sync", title_justify="left", box=None,
-                  header_style="bold")
+    table = Table(
+        title="Predicted speedup over sync", title_justify="left", box=None, header_style="bold"
+    )
     rec = p.recommendation
     for m in MODELS:
         table.add_column(m, justify="right")
     if rec is not None:
         best = rec.model
-        table.add_row(*[
-            Text(f"{rec.predicted_speedup.get(m, 1.0):.1f}x", style="bold green" if m == best else "")
-            for m in MODELS
-        ])
+        table.add_row(
+            *[
+                Text(
+                    f"{rec.predicted_speedup.get(m, 1.0):.1f}x",
+                    style="bold green" if m == best else "",
+                )
+                for m in MODELS
+            ]
+        )
     return table
