@@ -55,8 +55,11 @@ def _ids(paths: list[Path]) -> list[str]:
     return [p.stem for p in paths]
 
 
-def test_examples_exist() -> None:
+def test_examples_exist_and_are_listed_in_the_readme(repo_root: Path) -> None:
     assert len(EXAMPLES) >= 12, [p.name for p in EXAMPLES]
+    readme = (repo_root / "examples" / "README.md").read_text(encoding="utf-8")
+    missing = [p.name for p in EXAMPLES if f"`{p.name}`" not in readme]
+    assert not missing, f"examples/README.md does not list {missing}"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=_ids(EXAMPLES))
