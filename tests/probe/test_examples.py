@@ -141,3 +141,22 @@ def test_every_example_runs_plainly(tmp_path: Path) -> None:
     assert not failed, "\n".join(failed)
     left = [p.name for d in (workdir, tmpdir) for p in d.iterdir()]
     assert not left, f"examples left files behind: {left}"
+
+
+@pytest.mark.slow
+def test_json_on_stdout_keeps_the_examples_own_output_apart(tmp_path: Path) -> None:
+    """With ``--json`` and no ``--output`` stdout is exactly one JSON object; what the
+    example prints goes to stderr."""
+    example = EXAMPLES_DIR / "sleep.py"
+    proc = subprocess.run(
+        [sys.executable, "-m", "boundwise", "profile", "--json", str(example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=PROFILE_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    profile = json.loads(proc.stdout)
+    assert profile["schema"] == "boundwise.profile/1"
+    assert profile["exit_code"] == 0
+    assert "ticks in" in proc.stderr  # sleep.py's own summary line
