@@ -21,7 +21,7 @@ DEADLINE_S = 10.0  # guard: stop early on a very slow machine
 
 
 def worker(index: int, digests: list[str], started: float) -> None:
-    # Compressible but not trivial data: random blocks, each repeated a few times.
+    # Random bytes give zlib real work; one 2 MB block repeated keeps start-up short.
     block = os.urandom(BUFFER_MB * 2**20 // 8)
     data = memoryview(block * 8)
     digest = hashlib.sha256()
