@@ -15,9 +15,9 @@ _PACKAGE_DIR: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 def _library_prefixes() -> tuple[str, ...]:
-    paths = {
-        sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
-    }
+    # "scripts": console-script launchers (bin/boundwise) are not the user's code.
+    keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+    paths = {sysconfig.get_paths().get(k, "") for k in keys}
     try:
         paths.update(site.getsitepackages())
         paths.add(site.getusersitepackages())

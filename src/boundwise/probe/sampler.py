@@ -240,9 +240,9 @@ class Sampler:
             states.append(self._observe(track, frame, moved) if moved or first else None)
         for track, state in zip(tracks, states, strict=True):
             if state is not None and state.running and track.ident is not None:
-                # On a CPU or runnable while we hold the GIL: native code, unless
-                # its clock stands still (a Python thread on its way to the GIL,
-                # or a native one preempted: undecided either way).
+                # On a CPU or runnable while we hold the GIL: native code if its
+                # clock runs on; if it stands still, undecided (a native thread
+                # preempted, or Python code on its way to the GIL).
                 track.cpu_kind = "native" if self._runs_without_gil(track) else ""
         # A lone thread waiting for the GIL waits for us, the sampler: nobody else
         # wanted it. That is the observer effect, not contention.
