@@ -26,16 +26,19 @@ VERDICT_COLORS = {"cpu-bound": "bright_red", "io-bound": "bright_blue", "mixed":
 BAR_WIDTH = 30
 SITES_PER_CATEGORY = 3
 MAX_THREAD_ROWS = 12
+WIDE = 110
+"""Terminal width from which the breakdown explains each category."""
 
 
 def render(profile: Profile, stream: IO[str] | None = None, width: int | None = None) -> None:
     """Print the report to ``stream`` (stdout by default)."""
     console = Console(file=stream, width=width, highlight=False, soft_wrap=False)
-    console.print(build(profile))
+    console.print(build(profile, wide=console.width >= WIDE))
 
 
-def build(profile: Profile) -> Group:
-    parts: list[object] = [_header(profile), _verdict(profile), _breakdown(profile)]
+def build(profile: Profile, wide: bool = True) -> Group:
+    """The report as one renderable; ``wide`` adds what each category means."""
+    parts: list[object] = [_header(profile), _verdict(profile), _breakdown(profile, wide)]
     if len(profile.threads) > 1:
         parts.append(_threads(profile))
     if len(profile.processes) > 1:
@@ -83,41 +86,39 @@ def _bar(fraction: float, color: str, width: int = BAR_WIDTH) -> Text:
     return bar
 
 
-def _breakdown(p: Profile) -> Table:
+def _breakdown(p: Profile, wide: bool) -> Table:
     table = Table(
         title="Where the time goes (thread time, idle left out)",
         title_justify="left",
         box=None,
         pad_edge=False,
-        show_header=True,
         header_style="bold",
     )
-    table.add_column("category")
-    table.add_column("", no_wrap=True)
-    table.add_column("share", justify="right")
-    table.add_column("seconds", justify="right")
-    table.add_column("meaning", style="dim")
+    for name, justify in (
+        ("category", "left"),
+        ("", "left"),
+        ("share", "right"),
+        ("seconds", "right"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    if wide:
+        table.add_column("meaning", style="dim")
     b = p.breakdown
     for cat in BREAKDOWN_CATEGORIES:
         frac = b.get(cat.value, 0.0)
-        if frac < 0.0005 and cat.value not in ("cpu",):
+        if frac < 0.0005 and cat.value != "cpu":
             continue
-        table.add_row(
+        row: list[Text | str] = [
             Text(cat.value, style=COLORS[cat.value]),
             _bar(frac, COLORS[cat.value]),
             f"{100 * frac:.1f}%",
             f"{p.seconds.get(cat.value, 0.0):.2f}",
-            DESCRIPTIONS[cat],
-        )
+        ]
+        table.add_row(*row, *([DESCRIPTIONS[cat]] if wide else []))
     idle = p.seconds.get("idle", 0.0)
     if idle > 0:
-        table.add_row(
-            Text("idle", style="dim"),
-            Text(""),
-            Text("—", style="dim"),
-            f"{idle:.2f}",
-            "parked, not counted",
-        )
+        row = [Text("idle", style="dim"), Text(""), Text("—", style="dim"), f"{idle:.2f}"]
+        table.add_row(*row, *(["parked, not counted"] if wide else []))
     return table
 
 
