@@ -13,7 +13,9 @@ and times the *whole command* for each of:
 Start-up of each tool counts, as a user would feel it. Runs are interleaved
 (one of each tool per round, the order rotating every round) so that drift in a noisy
 machine hits every tool alike; the ratio to plain is the median of the per-round
-ratios. Finally boundwise's own verdict on each program is printed as a sanity check.
+ratios. CPU time (user + sys, child processes included) is reported too: on a busy
+machine it is steadier than wall time and shows what the tool itself burns.
+Finally boundwise's own verdict on each program is printed as a sanity check.
 
     python benchmarks/profile_overhead.py            # 5 rounds, about 2-3 minutes
     python benchmarks/profile_overhead.py --quick    # 2 rounds
@@ -27,6 +29,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -96,6 +99,7 @@ class Tool:
     name: str
     argv: list[str]  # the command before the script path
     walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)  # user + sys of the whole command
 
 
 def tools_for(tmp: Path, interval: str | None) -> list[Tool]:
@@ -114,25 +118,36 @@ def tools_for(tmp: Path, interval: str | None) -> list[Tool]:
     return tools
 
 
-def timed_run(argv: list[str]) -> float:
+def timed_run(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + sys) seconds of one command, its children included.
+
+    CPU time barely moves when the machine is busy with something else, so it
+    shows a tool's own cost even where wall times are noisy.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=RUN_TIMEOUT_S
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace")[-2000:]
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(argv)}\n{err}")
-    return wall
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def measure(script: Path, tools: list[Tool], rounds: int) -> None:
     for tool in tools:
         tool.walls.clear()
+        tool.cpus.clear()
     for r in range(rounds):
         order = tools[r % len(tools) :] + tools[: r % len(tools)]  # rotate: no fixed position
         for tool in order:
-            tool.walls.append(timed_run([*tool.argv, str(script)]))
+            wall, cpu = timed_run([*tool.argv, str(script)])
+            tool.walls.append(wall)
+            tool.cpus.append(cpu)
         plain = tools[0].walls[-1]
         line = ", ".join(f"{t.name} {t.walls[-1] / plain:.3f}x" for t in tools[1:])
         print(f"  round {r + 1}/{rounds}: plain {plain:.2f} s; {line}", file=sys.stderr)
@@ -144,10 +159,12 @@ def table(program: str, tools: list[Tool]) -> list[str]:
     for tool in tools:
         ratios = [w / p for w, p in zip(tool.walls, plain, strict=True)]
         extra = [w - p for w, p in zip(tool.walls, plain, strict=True)]
+        extra_cpu = [c - p for c, p in zip(tool.cpus, tools[0].cpus, strict=True)]
         rows.append(
             f"| {program} | {tool.name} | {statistics.median(tool.walls):.3f} "
             f"| {statistics.median(extra):+.3f} "
-            f"| {statistics.median(ratios):.3f} | {min(ratios):.3f} - {max(ratios):.3f} |"
+            f"| {statistics.median(ratios):.3f} | {min(ratios):.3f} - {max(ratios):.3f} "
+            f"| {statistics.median(tool.cpus):.3f} | {statistics.median(extra_cpu):+.3f} |"
         )
     return rows
 
@@ -198,9 +215,9 @@ def main() -> None:
             programs[program].write_text(textwrap.dedent(source), encoding="utf-8")
 
         rows = [
-            "| program | tool | median wall (s) | extra over plain (s) "
-            "| ratio to plain (median) | ratio range |",
-            "|---|---|---|---|---|---|",
+            "| program | tool | median wall (s) | extra wall (s) "
+            "| wall ratio to plain (median) | ratio range | median cpu (s) | extra cpu (s) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         boundwise_ratios = {}
         for program, script in programs.items():
