@@ -90,6 +90,8 @@ class Sampler:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._own_tid = 0
+        self._known_idents: set[int] = set()
+        """Python threads already tracked (and the sampler itself)."""
         self._last_housekeeping = 0.0
         self._hold_ns = 0
         self._lock_seen = False
@@ -114,6 +116,7 @@ class Sampler:
 
     def _run(self) -> None:
         self._own_tid = threading.get_native_id()
+        self._known_idents.add(threading.get_ident())
         prev = time.perf_counter_ns()
         try:
             self._housekeeping()
@@ -166,6 +169,7 @@ class Sampler:
             track.ident = thread.ident
             track.totals.name = thread.name
             self._by_ident[thread.ident] = track
+            self._known_idents.add(thread.ident)
 
     def _native_threads(self) -> None:
         """Threads started outside ``threading`` (by C libraries): kernel state only."""
@@ -229,7 +233,7 @@ class Sampler:
         """Read every thread once and account the time since the last round."""
         t_a = time.perf_counter_ns()
         frames = sys._current_frames()
-        if not frames.keys() <= self._by_ident.keys():
+        if not frames.keys() <= self._known_idents:
             self._python_threads()  # short-lived threads are seen from their first round
         tracks = [t for t in self._tracks.values() if t.alive]
         # CPU clocks first, at the moment we took the GIL.
@@ -267,6 +271,7 @@ class Sampler:
         self._tracks.pop(track.tid, None)
         if track.ident is not None and self._by_ident.get(track.ident) is track:
             del self._by_ident[track.ident]
+            self._known_idents.discard(track.ident)
 
     def _runs_without_gil(self, track: _Track) -> bool:
         """Whether a thread found running keeps running while we hold the GIL.
