@@ -20,9 +20,13 @@ def _leftovers() -> tuple[list[psutil.Process], list[threading.Thread]]:
 
 def _alive(p: psutil.Process) -> bool:
     try:
-        return p.status() != psutil.STATUS_ZOMBIE
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # multiprocessing's own helpers (one per interpreter, not per runtime)
+        cmdline = " ".join(p.cmdline())
     except psutil.NoSuchProcess:
         return False
+    return "resource_tracker" not in cmdline and "forkserver" not in cmdline
 
 
 @pytest.fixture(autouse=True)

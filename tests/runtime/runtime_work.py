@@ -189,3 +189,19 @@ def spin_with(obj: object, ms: float) -> int:
     """CPU work that takes an extra argument (which may not pickle); returns the pid."""
     spin(ms)
     return os.getpid()
+
+
+_flaky_calls: dict[str, int] = {}
+
+
+@bw.task(retries=2)
+async def t_flaky_coroutine(key: str) -> str:
+    _flaky_calls[key] = _flaky_calls.get(key, 0) + 1
+    if _flaky_calls[key] < 3:
+        raise ConnectionError("try again")
+    return "ok"
+
+
+@bw.task(kind="inline")
+def t_inline_fail() -> None:
+    raise LookupError("inline")

@@ -130,3 +130,39 @@ def test_closed_runtime_refuses_new_calls() -> None:
     rt.close()
     with pytest.raises(RuntimeError, match="closed"):
         rt.submit(w.add, 1)
+
+
+def test_coroutine_retries_and_errors_are_counted() -> None:
+    async def main() -> str:
+        return await w.t_flaky_coroutine("a")
+
+    with Runtime(threads=1, processes=1) as rt:
+        assert asyncio.run(main()) == "ok"
+        figures = rt.stats()["t_flaky_coroutine"]
+    assert figures["retries"] == 2
+    assert figures["errors"] == 2
+
+
+def test_inline_task_raises_in_the_caller() -> None:
+    with Runtime(threads=1, processes=1):
+        handle = w.t_inline_fail()
+        assert handle.done()  # ran in the caller, already finished
+        with pytest.raises(LookupError, match="inline"):
+            handle.result()
+
+
+def test_async_with_runtime_and_process_map() -> None:
+    async def main() -> list[int]:
+        async with Runtime(threads=2, processes=2) as rt:
+            cpu_add = bw.task(kind="cpu")(w.add)
+            return [x async for x in rt.map(cpu_add, range(12), concurrency=4)]
+
+    assert asyncio.run(main()) == list(range(12))
+
+
+def test_exports_from_the_package() -> None:
+    names = ["task", "map", "Runtime", "Handle", "default_runtime"]
+    names += ["WorkerCrashed", "TaskTimeout", "RemoteTraceback"]
+    for name in names:
+        assert getattr(bw, name) is not None
+    assert issubclass(bw.TaskTimeout, TimeoutError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -129,3 +130,15 @@ def test_result_timeout_bounds_only_the_wait() -> None:
 def test_worker_runs_in_another_process() -> None:
     with Runtime(threads=1, processes=1):
         assert w.t_cpu_pid().result(timeout=10) != os.getpid()
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_other_start_methods_work_too(method: str) -> None:
+    context = multiprocessing.get_context(method)
+    with Runtime(threads=1, processes=1, mp_context=context) as rt:
+        assert w.t_cpu_pid().result(timeout=30) != os.getpid()
+        with pytest.raises(KeyError):
+            w.t_cpu_fail("x").result(timeout=30)
+        with pytest.raises(WorkerCrashed):
+            rt.submit(bw.task(kind="cpu")(w.exit_now)).result(timeout=30)
+        assert rt.submit(bw.task(kind="cpu")(w.add), 2, 3).result(timeout=30) == 5

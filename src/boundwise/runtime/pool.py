@@ -152,7 +152,9 @@ class ProcessPool:
     def _add_worker(self) -> _Worker:
         # Caller holds self._lock. Children inherit our fds: tell them which to close,
         # so a worker never keeps a sibling's pipe open.
-        inherited = [self._wake_r, self._wake_w, *(w.conn.fileno() for w in self._workers)]
+        inherited: list[int] = []
+        if self._ctx.get_start_method() == "fork":
+            inherited = [self._wake_r, self._wake_w, *(w.conn.fileno() for w in self._workers)]
         parent_end, child_end = self._ctx.Pipe(duplex=True)
         process = self._ctx.Process(  # type: ignore[attr-defined]
             target=_worker_main,
