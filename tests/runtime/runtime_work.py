@@ -205,3 +205,14 @@ async def t_flaky_coroutine(key: str) -> str:
 @bw.task(kind="inline")
 def t_inline_fail() -> None:
     raise LookupError("inline")
+
+
+class Shop:
+    """A task defined in a class body binds like a method."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @bw.task(kind="io")
+    def greet(self, who: str) -> str:
+        return f"{self.name} greets {who}"

@@ -166,3 +166,8 @@ def test_exports_from_the_package() -> None:
     for name in names:
         assert getattr(bw, name) is not None
     assert issubclass(bw.TaskTimeout, TimeoutError)
+
+
+def test_task_in_a_class_binds_like_a_method() -> None:
+    with Runtime(threads=1, processes=1):
+        assert w.Shop("bob").greet("ann").result(timeout=10) == "bob greets ann"

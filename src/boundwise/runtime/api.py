@@ -83,6 +83,8 @@ _ROUTE_OF_KIND: dict[str, Route] = {
 
 #: Calls of one learning function that may run at once; the rest wait for the verdict.
 EXPLORERS = 1
+#: Most functions whose spec a runtime keeps at hand.
+MAX_SPECS = 4096
 
 _current: contextvars.ContextVar[Runtime | None] = contextvars.ContextVar(
     "boundwise_runtime", default=None
@@ -121,6 +123,12 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Handle[R]:
         rt = self.runtime or _current.get() or default_runtime()
         return rt._submit(self, args, kwargs)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # A task defined in a class body binds like a method.
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A worker process needs the plain function, found again by its name.
@@ -511,6 +519,10 @@ class Runtime:
             return self._make_spec(fn)
         spec = self._make_spec(fn)
         with self._lock:
+            if len(self._specs) >= MAX_SPECS:
+                # Callables made on the fly (lambdas, partials) must not pile up; a
+                # spec is cheap to rebuild and the figures live on, keyed by name.
+                self._specs.clear()
             return self._specs.setdefault(fn, spec)
 
     def _make_spec(self, fn: Any) -> Spec:
