@@ -3,6 +3,7 @@ load from this (another) process."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,12 +39,16 @@ def test_per_endpoint_report_under_uvicorn(framework: str, loop: str) -> None:
         text = httpx.get(server.url + "/_boundwise/?format=text", timeout=10).text
     assert doc["schema"] == "boundwise.endpoints/1"
     by_route: dict[str, Any] = {e["route"]: e for e in doc["endpoints"]}
-    assert set(by_route) == {f"GET {r}" for r in ROUTES}, by_route.keys()
+    assert {f"GET {r}" for r in ROUTES} <= set(by_route), by_route.keys()
+    assert set(by_route) - {f"GET {r}" for r in ROUTES} <= {
+        "(loop waiting for the GIL held by threads)"}
     for e in by_route.values():
-        assert e["requests"] == PER_ROUTE + (1 if e["route"] == "GET /good" else 0)
+        if e["route"].startswith("GET "):
+            assert e["requests"] == PER_ROUTE + (1 if e["route"] == "GET /good" else 0)
 
     cpu = by_route["GET /cpu"]
-    assert cpu["kind"] == "async" and cpu["stalls"] >= PER_ROUTE // 2
+    assert cpu["kind"] == "async" and cpu["stalls"] >= 1
+    assert cpu["blocked_ms_per_call"] > 30
     assert cpu["block_site"]["category"] == "cpu"
     assert cpu["block_site"]["call"] == "json.loads"
     assert cpu["block_site"]["file"].endswith("web_app.py")
@@ -52,25 +57,26 @@ def test_per_endpoint_report_under_uvicorn(framework: str, loop: str) -> None:
     assert "in json.loads — make it `def` or offload it" in cpu["advice"]
 
     blocking = by_route["GET /blocking"]
-    assert blocking["kind"] == "async" and blocking["stalls"] >= PER_ROUTE // 2
+    assert blocking["kind"] == "async" and blocking["stalls"] >= 1
+    assert blocking["blocked_ms_per_call"] > 30
     assert blocking["block_site"]["category"] == "network"
     assert blocking["block_site"]["call"] == "urllib.request.urlopen"
     assert blocking["loop_cpu_ms_per_call"] < blocking["blocked_ms_per_call"] / 2
     assert "async HTTP client" in blocking["advice"]
 
     good = by_route["GET /good"]
-    assert good["stalls"] == 0 and good["blocked_s"] == 0
+    assert good["stalls"] == 0 and good["blocked_s"] == 0, json.dumps(doc, indent=1)
     assert good["advice"].startswith("ok")
 
     sync = by_route["GET /sync"]
-    assert sync["kind"] == "sync" and sync["stalls"] == 0
+    assert sync["kind"] == "sync"
     assert sync["thread_wall_s"] > 0.05 * PER_ROUTE
     assert sync["thread_cpu_s"] < sync["thread_wall_s"] / 2
     assert sync["waits"]["network"] > sum(sync["waits"].values()) / 2
     assert "waiting on the network — it would serve more as `async def`" in sync["advice"]
 
     sync_cpu = by_route["GET /sync-cpu"]
-    assert sync_cpu["kind"] == "sync" and sync_cpu["stalls"] == 0
+    assert sync_cpu["kind"] == "sync"
     assert "CPU-bound" in sync_cpu["advice"]
 
     assert "GET /cpu" in text and "blocks the loop" in text

@@ -46,6 +46,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 logger = logging.getLogger("boundwise.watch")
 
 NO_REQUEST = "(outside requests)"
+GIL_STARVED = "(loop waiting for the GIL held by threads)"
 _SKIP = "boundwise.skip"
 
 _ids = itertools.count(1)
@@ -59,7 +60,7 @@ _current: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
 class _Request:
     """Figures of one request in flight."""
 
-    __slots__ = ("done", "id", "label", "loop_cpu_ns", "loop_held_ns", "stalls",
+    __slots__ = ("blocked_ns", "done", "id", "label", "loop_cpu_ns", "loop_held_ns", "stalls",
                  "thread_cpu_ns", "thread_wall_ns", "waits")
 
     def __init__(self, label: str) -> None:
@@ -67,6 +68,8 @@ class _Request:
         self.label = label
         self.loop_cpu_ns = 0
         self.loop_held_ns = 0
+        self.blocked_ns = 0
+        """Time in this request's steps that held the loop longer than the threshold."""
         self.thread_cpu_ns = 0
         self.thread_wall_ns = 0
         self.waits: Counter[Category] = Counter()
@@ -122,6 +125,7 @@ class _Stepped:
                 request.loop_held_ns += held
                 owner.running = None
                 if held > owner.threshold_ns:
+                    request.blocked_ns += held
                     owner.last_blocker = request
             try:
                 value, error = (yield yielded), None
@@ -244,6 +248,7 @@ class WatchMiddleware:
             wall_s=wall / 1e9,
             loop_cpu_s=request.loop_cpu_ns / 1e9,
             loop_held_s=request.loop_held_ns / 1e9,
+            blocked_s=request.blocked_ns / 1e9,
             thread_wall_s=request.thread_wall_ns / 1e9,
             thread_cpu_s=request.thread_cpu_ns / 1e9,
             waits=request.waits,
@@ -262,7 +267,7 @@ class WatchMiddleware:
             dog.stop()
         self._watchdog = Watchdog(
             self.threshold, loop=loop, on_stall=self._on_stall, log=self.log_stalls,
-            context=self._context,
+            context=self._context, split_contexts=True,
         ).start()
 
     def _context(self) -> str:
@@ -271,6 +276,10 @@ class WatchMiddleware:
 
     def _on_stall(self, stall: Stall) -> None:
         """Called on the watchdog thread: give the stall to the request it happened in."""
+        if stall.category is Category.GIL:
+            # Not the running request's doing: threads (sync endpoints) held the GIL.
+            self.collector.add_stall(GIL_STARVED, stall)
+            return
         if not stall.context and self.last_blocker is not None:
             blocker = self.last_blocker
             stall.context = f"{blocker.label} #{blocker.id}"
@@ -280,7 +289,10 @@ class WatchMiddleware:
             if request is not None and not request[0].done:
                 request[0].stalls.append(stall)
                 return
-        self.collector.add_stall(request[1] if request is not None else NO_REQUEST, stall)
+        if request is not None:
+            self.collector.add_stall(request[1], stall, count_time=False)
+        else:
+            self.collector.add_stall(NO_REQUEST, stall)
 
     def _inflight_or_recent(self, request_id: int) -> tuple[_Request, str] | None:
         if not request_id:

@@ -55,7 +55,8 @@ class EndpointStats:
     loop_held_s: float = 0.0
     """Wall time this route's steps held the event loop."""
     blocked_s: float = 0.0
-    """Loop time lost to stalls that happened while this route was running."""
+    """Loop time this route's steps held the loop longer than the threshold (measured
+    per step; for stalls outside requests, the stalls' duration)."""
     stalls: int = 0
     thread_wall_s: float = 0.0
     """Wall time of this route's work in threads (a ``def`` endpoint, a WSGI view)."""
@@ -71,7 +72,8 @@ class EndpointStats:
 
     @property
     def top_site(self) -> BlockSite | None:
-        return max(self.sites, key=self.sites.__getitem__) if self.sites else None
+        known = [site for site in self.sites if site.file] or list(self.sites)
+        return max(known, key=self.sites.__getitem__) if known else None
 
     @property
     def thread_wait_s(self) -> float:
@@ -85,6 +87,9 @@ class EndpointStats:
 
     def advice(self) -> str:
         """One sentence: what to change about this endpoint, or that it is fine."""
+        if self.thread_wall_s > 0 and self.kind != "async":
+            # A def endpoint's stalls are the loop waiting for the GIL its threads hold.
+            return self._thread_advice()
         if self.stalls and self.blocked_s > 0:
             ms = self.blocked_per_call_s * 1000
             site = self.top_site
@@ -94,8 +99,6 @@ class EndpointStats:
                 return head + " — make it `def` or offload it to a process"
             fix = advice_for(site.call, site.category)
             return f"{head} ({site.category}) — {fix}, or make it `def`"
-        if self.thread_wall_s > 0 and self.kind != "async":
-            return self._thread_advice()
         return "ok: yields to the loop"
 
     def thread_shares(self) -> tuple[float, float]:
@@ -229,6 +232,7 @@ class Collector:
         wall_s: float,
         loop_cpu_s: float = 0.0,
         loop_held_s: float = 0.0,
+        blocked_s: float = 0.0,
         thread_wall_s: float = 0.0,
         thread_cpu_s: float = 0.0,
         waits: Counter[Category] | None = None,
@@ -242,6 +246,7 @@ class Collector:
             s.wall_s += wall_s
             s.loop_cpu_s += loop_cpu_s
             s.loop_held_s += loop_held_s
+            s.blocked_s += blocked_s
             s.thread_wall_s += thread_wall_s
             s.thread_cpu_s += thread_cpu_s
             if waits:
@@ -249,14 +254,18 @@ class Collector:
             for stall in stalls or ():
                 self._add_stall(s, stall)
 
-    def add_stall(self, route: str, stall: Stall) -> None:
+    def add_stall(self, route: str, stall: Stall, *, count_time: bool = True) -> None:
+        """A stall seen after its request finished (``count_time=False``: the
+        request's steps already counted the time), or outside any request."""
         with self._lock:
-            self._add_stall(self._get(route, "async"), stall)
+            s = self._get(route, "async")
+            self._add_stall(s, stall)
+            if count_time:
+                s.blocked_s += stall.duration_s
 
     @staticmethod
     def _add_stall(s: EndpointStats, stall: Stall) -> None:
         s.stalls += 1
-        s.blocked_s += stall.duration_s
         site = BlockSite(stall.file, stall.line, stall.function, stall.call, stall.category)
         s.sites[site] = s.sites.get(site, 0.0) + stall.duration_s
 

@@ -102,6 +102,7 @@ class Watchdog:
         on_stall: StallCallback | None = None,
         log: bool = True,
         context: Callable[[], str] | None = None,
+        split_contexts: bool = False,
         sample_interval: float | None = None,
         max_stalls: int = 1000,
     ) -> None:
@@ -112,6 +113,7 @@ class Watchdog:
         self.on_stall = on_stall
         self.log = log
         self.context = context
+        self.split_contexts = split_contexts
         self.stalls: list[Stall] = []
         self.stall_count = 0
         self.max_stalls = max_stalls
@@ -328,10 +330,7 @@ class Watchdog:
             category, detail = self._classifier.classify_stack(frame, self._ident)
         else:
             category, detail = self._classifier.classify(state, frame, self._ident)
-        if category is Category.GIL:
-            # We hold the GIL while sampling: a loop thread waiting for it was running
-            # Python. The CPU clock confirms or corrects this over the whole stall.
-            category = Category.CPU
+        # A GIL wait is kept as such here; the stall decides what it was (see below).
         if frame is None:
             return _Sample(category, detail, None, "", [], self._context(), None)
         site = user_site(frame)
@@ -367,7 +366,9 @@ class Watchdog:
                 )
                 if window is not None:
                     self._windows.remove(window)
-            self._record(_build_stall(due, arrival, window))
+            split = self._threshold_ns if self.split_contexts else 0
+            for stall in _split_by_context(due, arrival, window, split):
+                self._record(stall)
 
     def _record(self, stall: Stall) -> None:
         self.stall_count += 1
@@ -439,6 +440,41 @@ def _awaiting(frame: FrameType) -> bool:
     return 0 <= frame.f_lasti < len(code) and code[frame.f_lasti] in _AWAIT_OPS
 
 
+def _split_by_context(
+    due_ns: int, arrival_ns: int, window: _Window | None, threshold_ns: int
+) -> list[Stall]:
+    """One stall per context whose share of the stall is over the threshold (0: no
+    splitting). Samples of smaller shares, or unlabelled, go to the largest share."""
+    if not threshold_ns or window is None or not window.samples:
+        return [_build_stall(due_ns, arrival_ns, window)]
+    groups: dict[str, list[_Sample]] = {}
+    for sample in window.samples:
+        groups.setdefault(sample.context, []).append(sample)
+    total = sum(s.weight for s in window.samples)
+    duration = arrival_ns - due_ns
+
+    def share(group: list[_Sample]) -> int:
+        return int(duration * sum(s.weight for s in group) / total)
+
+    big = {c: g for c, g in groups.items() if c and share(g) > threshold_ns}
+    if len(big) < 2:
+        return [_build_stall(due_ns, arrival_ns, window)]
+    heaviest = max(big.values(), key=share)
+    for context, group in groups.items():
+        if context not in big:
+            heaviest.extend(group)
+    stalls = []
+    start = due_ns
+    for group in big.values():
+        end = start + share(group)
+        # The loop thread's CPU clock covers all groups: each one's kind of block
+        # comes from its own samples.
+        part = _Window(window.start_ns, window.end_ns, group, None)
+        stalls.append(_build_stall(start, end, part))
+        start = end
+    return stalls
+
+
 def _build_stall(due_ns: int, arrival_ns: int, window: _Window | None) -> Stall:
     duration = (arrival_ns - due_ns) / 1e9
     started = time.time() - (wall_ns() - due_ns) / 1e9
@@ -451,12 +487,19 @@ def _build_stall(due_ns: int, arrival_ns: int, window: _Window | None) -> Stall:
             started_at=started,
         )
     samples = window.samples
+    fraction = window.cpu_fraction
+    # We hold the GIL while sampling, so a loop thread running Python is found waiting
+    # for it: that is CPU work. Only when the loop thread's CPU clock barely moved was
+    # the GIL really held by another thread all along.
+    gil_is = Category.GIL if fraction is not None and fraction < 0.3 else Category.CPU
+    for s in samples:
+        if s.category is Category.GIL:
+            s.category = gil_is
     counts: Counter[Category] = Counter()
     for s in samples:
         counts[s.category] += s.weight
     total = sum(counts.values())
     blocking = Counter({c: n for c, n in counts.items() if c is not Category.CPU})
-    fraction = window.cpu_fraction
     if not blocking or (fraction is not None and fraction >= 0.5):
         category = Category.CPU
     else:
@@ -464,7 +507,9 @@ def _build_stall(due_ns: int, arrival_ns: int, window: _Window | None) -> Stall:
     in_category = [s for s in samples if s.category is category] or samples
     site = _heaviest([s for s in in_category if s.site is not None], lambda s: s.site)
     chosen = [s for s in in_category if s.site == site] or in_category
-    call = _heaviest(chosen, lambda s: s.call)
+    # Without a line of the program's own, the innermost call is the event loop's or
+    # the server's plumbing: naming it would mislead.
+    call = _heaviest(chosen, lambda s: s.call) if site is not None else ""
     detail = _heaviest(chosen, lambda s: s.detail)
     context = _heaviest([s for s in samples if s.context], lambda s: s.context)
     last = chosen[-1]

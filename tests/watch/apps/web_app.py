@@ -92,19 +92,28 @@ def _starlette() -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    def wrap(func: Any) -> Any:
-        if asyncio.iscoroutinefunction(func):
-            async def endpoint(request: Request) -> JSONResponse:
-                return JSONResponse(await func())
-        else:
-            def endpoint(request: Request) -> JSONResponse:  # type: ignore[misc]
-                return JSONResponse(func())
-        endpoint.__name__ = func.__name__
-        return endpoint
+    async def cpu_endpoint(request: Request) -> JSONResponse:
+        items = json.loads(PAYLOAD)  # CPU-ON-LOOP
+        return JSONResponse({"n": len(items)})
 
-    return Starlette(routes=[Route(p, wrap(f)) for p, f in (
-        ("/cpu", cpu), ("/blocking", blocking), ("/good", good), ("/sync", sync),
-        ("/sync-cpu", sync_cpu))])
+    async def blocking_endpoint(request: Request) -> JSONResponse:
+        body = urllib.request.urlopen(UPSTREAM, timeout=10).read()  # BLOCKING-ON-LOOP
+        return JSONResponse({"upstream": body.decode()})
+
+    async def good_endpoint(request: Request) -> JSONResponse:
+        return JSONResponse(await good())
+
+    def sync_endpoint(request: Request) -> JSONResponse:
+        return JSONResponse(sync())
+
+    def sync_cpu_endpoint(request: Request) -> JSONResponse:
+        return JSONResponse(sync_cpu())
+
+    return Starlette(routes=[
+        Route("/cpu", cpu_endpoint), Route("/blocking", blocking_endpoint),
+        Route("/good", good_endpoint), Route("/sync", sync_endpoint),
+        Route("/sync-cpu", sync_cpu_endpoint),
+    ])
 
 
 app = _starlette() if os.environ.get("WEB_APP_FRAMEWORK") == "starlette" else _fastapi()
