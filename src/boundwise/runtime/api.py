@@ -42,6 +42,7 @@ from typing import Any, Generic, Literal, ParamSpec, TypeVar, cast, overload
 from boundwise.probe.clock import thread_cpu_ns, wall_ns
 from boundwise.runtime.bridge import BackgroundLoop
 from boundwise.runtime.calls import Call, Spec
+from boundwise.runtime.dask import DaskRoute
 from boundwise.runtime.errors import (
     NotPicklable,
     RemoteTraceback,
@@ -364,7 +365,9 @@ class Runtime:
     use. ``max_pending``: most accepted, unfinished calls; beyond it ``submit``
     blocks (sync code) or waits at ``await`` (async code) instead of queuing
     without limit. ``mp_context``: a :mod:`multiprocessing` context for the
-    workers (default 'fork' where available, else 'spawn').
+    workers (default 'fork' where available, else 'spawn'). ``cluster``: a Dask
+    ``distributed.Client``, cluster object or scheduler address; the CPU route
+    then runs on the cluster instead of local processes.
 
     Use it as a context manager: leaving the block waits for every accepted
     call (or cancels them if the block raised) and stops every thread and
@@ -379,6 +382,7 @@ class Runtime:
         *,
         max_pending: int = 1024,
         mp_context: Any = None,
+        cluster: Any = None,
         name: str = "boundwise",
     ) -> None:
         self.threads = threads
@@ -387,6 +391,9 @@ class Runtime:
         self._mp_context = mp_context
         self._thread_route = ThreadRoute(threads, name=f"{name}-thread")
         self._pool: ProcessPool | None = None
+        self._dask: DaskRoute | None = None
+        if cluster is not None:
+            self._dask = DaskRoute(cluster, done=self._process_done, started=self._process_started)
         self._bg = BackgroundLoop(name=f"{name}-loop")
         self._deadlines = Deadlines(name=f"{name}-deadlines")
         self._gate = Gate(max_pending)
@@ -455,6 +462,8 @@ class Runtime:
         self._bg.close()
         if self._pool is not None:
             self._pool.close()
+        if self._dask is not None:
+            self._dask.close()
         self._thread_route.close(timeout=None if not cancel else 5.0)
 
     def _cancel_all(self) -> None:
@@ -656,6 +665,10 @@ class Runtime:
                     stats.exploring += 1
                     call.exploring = True
                     route = "thread"
+        if route == "process" and self._dask is not None:
+            call.where = "dask"
+            self._dask.submit(call, spec.fn, call.args, call.kwargs)
+            return
         if route == "process":
             try:
                 payload = pickle.dumps((spec.ref, call.args, call.kwargs), 5)
@@ -847,11 +860,13 @@ class Runtime:
         killed = call.where == "process"
         if killed and (self._pool is None or not self._pool.abort(call)):
             return  # finished just now
+        if call.where == "dask" and self._dask is not None and not self._dask.abort(call):
+            return
         self._finish(
             call,
             attempt,
             False,
-            TaskTimeout(_short(spec.name), spec.timeout, killed),
+            TaskTimeout(_short(spec.name), spec.timeout, killed, call.where),
             None,
             None,
             None,
@@ -872,7 +887,8 @@ class Runtime:
         spec = call.spec
         stats = spec.stats
         if wall is not None and cpu is not None:
-            stats.record(cpu, wall, cast(Route, call.where or "thread"), ready)
+            where = "process" if call.where == "dask" else call.where or "thread"
+            stats.record(cpu, wall, cast(Route, where), ready)
         if call.exploring:
             call.exploring = False
             self._explored(spec)
@@ -945,6 +961,8 @@ class Runtime:
         where = call.where
         if where == "process" and self._pool is not None:
             self._pool.abort(call)
+        elif where == "dask" and self._dask is not None:
+            self._dask.abort(call)
         elif where == "loop" and call.task is not None:
             with contextlib.suppress(RuntimeError):
                 self._bg.call_soon(call.task.cancel)

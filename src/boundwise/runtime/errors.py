@@ -44,11 +44,16 @@ class TaskTimeout(TimeoutError):
     task cannot be killed, so its thread finishes the call in the background.
     """
 
-    def __init__(self, function: str, timeout: float, killed: bool) -> None:
+    def __init__(self, function: str, timeout: float, killed: bool, where: str = "thread") -> None:
         self.function = function
         self.timeout = timeout
         self.killed = killed
-        how = "its worker process was killed" if killed else "it still runs on its thread"
+        if killed:
+            how = "its worker process was killed"
+        elif where == "dask":
+            how = "it was released on the Dask cluster"
+        else:
+            how = "it still runs on its thread"
         super().__init__(f"{function}() ran longer than its timeout of {timeout:g} s; {how}")
 
 
