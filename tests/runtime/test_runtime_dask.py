@@ -53,6 +53,8 @@ def test_auto_learns_and_sends_cpu_work_to_the_cluster(cluster: Any) -> None:
 
 
 def test_timeout_on_the_cluster_releases_the_call(cluster: Any) -> None:
-    with Runtime(threads=2, processes=1, cluster=cluster):
-        with pytest.raises(TaskTimeout, match="Dask"):
-            w.t_cpu_hang().result(timeout=60)
+    with (
+        Runtime(threads=2, processes=1, cluster=cluster),
+        pytest.raises(TaskTimeout, match="Dask"),
+    ):
+        w.t_cpu_hang().result(timeout=60)
