@@ -13,6 +13,7 @@ Modules, one concept each:
 ``sched``     run-queue wait of a thread (CPU demand on a crowded machine)
 ``threads``   the thread route
 ``pool``      the process route: crash-tolerant, kill on timeout and cancel
+``dask``      the CPU route on a Dask cluster (``Runtime(cluster=...)``)
 ``bridge``    a background event loop for coroutines called from sync code
 ``gate``      bounded admission shared by threads and event loops
 ``timer``     one thread for every deadline
