@@ -112,6 +112,12 @@ def test_profile_matches_expectation(example: Path, tmp_path: Path) -> None:
     assert profile["verdict"] == exp.verdict, summary
     assert profile["recommendation"]["model"] == exp.model, summary
 
+    if example.stem == "process_pool":
+        # The parent only waits: the CPU it reports must come from its worker processes.
+        workers = [p for p in profile.get("processes", []) if p["role"] == "worker"]
+        assert len(workers) == 2, profile.get("processes")
+        assert all(w["cpu_s"] > 0.5 for w in workers), workers
+
 
 def _run_plainly(example: Path, cwd: Path, env: dict[str, str]) -> tuple[Path, int, str]:
     proc = subprocess.run(
