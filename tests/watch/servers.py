@@ -66,3 +66,53 @@ def uvicorn_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             server.log = proc.communicate()[0]
+
+
+@contextmanager
+def slow_upstream(delay: float = 0.08) -> Iterator[str]:
+    """A local HTTP server answering every GET after ``delay`` seconds."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(delay)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def wsgi_server(app: object) -> Iterator[str]:
+    """Serve a WSGI app with wsgiref (one thread per request) on a free local port."""
+    from socketserver import ThreadingMixIn
+    from threading import Thread
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Threading(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, server_class=Threading,  # type: ignore[arg-type]
+                         handler_class=Quiet)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
