@@ -12,9 +12,10 @@ the hand-off itself. Three routes, each against its raw primitive:
 Two figures per contender: sequential latency (one call at a time, us per call;
 ratio to the baseline, lower is better) and throughput with many calls in
 flight (64 for threads and the loop, a burst of N for processes; ratio to the
-baseline, higher is better). Contenders run side by side in rounds, the order
-rotating every round, and each ratio is the median of the per-round ratios, so
-drift on a noisy machine hits all of them alike. Goal: every boundwise route
+baseline, higher is better). Contenders run side by side: every round is cut
+in 10 slices and the contenders take turns slice by slice (the order rotating),
+and each ratio is the median of the per-round ratios, so drift on a noisy
+machine hits all of them alike. Goal: every boundwise route
 within 1.25x of its raw primitive, and ahead of anyio, asgiref and unsync.
 
     python benchmarks/runtime_overhead.py            # 5 rounds, about a minute
@@ -41,6 +42,7 @@ import boundwise as bw
 from boundwise.runtime.api import Runtime
 
 IN_FLIGHT = 64
+SLICES = 10
 GOAL = 1.25
 
 io_noop = bw.task(kind="io")(common.noop)
@@ -244,11 +246,17 @@ async def measure(
     seq_t: dict[str, list[float]] = {n: [] for n in names}
     burst_t: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            seq, burst = contenders[name]
-            seq_t[name].append(await _run(seq, n_seq))
-            burst_t[name].append(await _run(burst, n_burst))
+        # Each round is cut in slices, the contenders taking turns slice by slice,
+        # so a burst of load from other programs hits all of them alike.
+        for name in names:
+            seq_t[name].append(0.0)
+            burst_t[name].append(0.0)
+        for i in range(SLICES):
+            k = (r * SLICES + i) % len(names)
+            for name in names[k:] + names[:k]:
+                seq, burst = contenders[name]
+                seq_t[name][-1] += await _run(seq, n_seq // SLICES)
+                burst_t[name][-1] += await _run(burst, n_burst // SLICES)
         common.progress(f"  {title}: round {r + 1}/{rounds}")
     rows = []
     for name in names:
@@ -284,50 +292,72 @@ async def main_async(args: argparse.Namespace) -> None:
     common.say("## boundwise runtime: per-call overhead\n")
     common.say(common.machine() + f"; {rounds} rounds; ratios are medians of per-round ratios\n")
 
+    sections = set(args.section or ["thread", "loop", "process"])
     with Runtime(threads=IN_FLIGHT, processes=workers, max_pending=100_000) as rt:
-        with concurrent.futures.ThreadPoolExecutor(IN_FLIGHT) as pool:
-            text = await measure(
-                "thread route (from async code)",
-                thread_contenders(rt, pool),
-                n_seq=500 if q else 2000,
-                n_burst=IN_FLIGHT * (20 if q else 60),
-                rounds=rounds,
-                burst_label=f"{IN_FLIGHT} in flight",
-            )
-        common.say(text + "\n")
-        text = await measure(
-            "loop route",
-            loop_contenders(),
-            n_seq=5000 if q else 20000,
-            n_burst=IN_FLIGHT * (100 if q else 300),
-            rounds=rounds,
-            burst_label=f"{IN_FLIGHT} in flight",
-        )
-        common.say(text + "\n")
-        contenders, close = process_contenders(rt, workers)
-        try:
-            n_burst = 1000 if q else 5000
-            text = await measure(
-                f"process route ({workers} workers)",
-                contenders,
-                n_seq=300 if q else 1000,
-                n_burst=n_burst,
-                rounds=rounds,
-                burst_label=f"burst of {n_burst}",
-            )
-        finally:
-            close()
-        common.say(text + "\n")
+        if "thread" in sections:
+            await thread_section(rt, q, rounds)
+        if "loop" in sections:
+            await loop_section(q, rounds)
+        if "process" in sections:
+            await process_section(rt, q, rounds, workers)
     common.say(
         f"Goal: each boundwise route within {GOAL}x of its baseline's time per call "
         "(and at least 1/1.25 of its throughput), and faster than anyio, asgiref and unsync."
     )
 
 
+async def thread_section(rt: Runtime, q: bool, rounds: int) -> None:
+    with concurrent.futures.ThreadPoolExecutor(IN_FLIGHT) as pool:
+        text = await measure(
+            "thread route (from async code)",
+            thread_contenders(rt, pool),
+            n_seq=500 if q else 2000,
+            n_burst=IN_FLIGHT * (20 if q else 60),
+            rounds=rounds,
+            burst_label=f"{IN_FLIGHT} in flight",
+        )
+    common.say(text + "\n")
+
+
+async def loop_section(q: bool, rounds: int) -> None:
+    text = await measure(
+        "loop route",
+        loop_contenders(),
+        n_seq=5000 if q else 20000,
+        n_burst=IN_FLIGHT * (100 if q else 300),
+        rounds=rounds,
+        burst_label=f"{IN_FLIGHT} in flight",
+    )
+    common.say(text + "\n")
+
+
+async def process_section(rt: Runtime, q: bool, rounds: int, workers: int) -> None:
+    contenders, close = process_contenders(rt, workers)
+    try:
+        n_burst = 1000 if q else 5000
+        text = await measure(
+            f"process route ({workers} workers)",
+            contenders,
+            n_seq=300 if q else 1000,
+            n_burst=n_burst,
+            rounds=rounds,
+            burst_label=f"burst of {n_burst}",
+        )
+    finally:
+        close()
+    common.say(text + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short run (fewer calls, 3 rounds)")
     parser.add_argument("--rounds", type=int, default=0, help="rounds (default 5, quick 3)")
+    parser.add_argument(
+        "--section",
+        action="append",
+        choices=["thread", "loop", "process"],
+        help="run only this section (repeatable); default: all three",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

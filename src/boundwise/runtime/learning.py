@@ -37,6 +37,7 @@ CPU_RATIO = 0.7
 BACK_RATIO = 0.5
 MIN_PROCESS_CPU_S = 0.005
 INLINE_MAX_S = 50e-6
+INLINE_MAX_NS = int(INLINE_MAX_S * 1e9)
 INLINE_SAMPLES = 16
 INLINE_BREAK_S = 1e-3
 ALPHA = 0.3
@@ -112,29 +113,42 @@ class FunctionStats:
         ``ready_ns``: time the call was runnable but waited for a core; it counts
         as CPU demand for the ratio (see :mod:`boundwise.runtime.sched`).
         """
-        with self.lock:
-            self.samples += 1
-            self.cpu_ns += cpu_ns
-            self.wall_ns += wall_ns
-            ring = self._ring
-            if len(ring) < RING:
-                ring.append(wall_ns)
-            else:
-                ring[self._ring_pos] = wall_ns
-                self._ring_pos = (self._ring_pos + 1) % RING
-            ratio = min((cpu_ns + ready_ns) / wall_ns, 1.0) if wall_ns > 0 else 0.0
-            if self.samples == 1:
-                self.ratio_ewma = ratio
-                self.cpu_ewma = cpu_ns / 1e9
-            else:
-                self.ratio_ewma += ALPHA * (ratio - self.ratio_ewma)
-                self.cpu_ewma += ALPHA * (cpu_ns / 1e9 - self.cpu_ewma)
-            if wall_ns <= INLINE_MAX_S * 1e9:
-                self._fast_streak += 1
-            else:
-                self._fast_streak = 0
-            if self.auto and self.route != "loop":
-                self._decide(wall_ns)
+        if self.auto:
+            with self.lock:  # the figures decide the route: keep them consistent
+                self._add(cpu_ns, wall_ns, ready_ns)
+                if self.route != "loop":
+                    self._decide(wall_ns)
+        else:
+            # A hinted kind: the figures are only reported, and the thread route's
+            # hot path is not worth a lock for them. In CPython these updates are
+            # not interleaved between threads but at calls, so at worst one
+            # smoothed value misses one sample.
+            self._add(cpu_ns, wall_ns, ready_ns)
+
+    def _add(self, cpu_ns: int, wall_ns: int, ready_ns: int) -> None:
+        self.samples += 1
+        self.cpu_ns += cpu_ns
+        self.wall_ns += wall_ns
+        ring = self._ring
+        if len(ring) < RING:
+            ring.append(wall_ns)
+        else:
+            pos = self._ring_pos
+            ring[pos] = wall_ns
+            self._ring_pos = (pos + 1) % RING
+        ratio = (cpu_ns + ready_ns) / wall_ns if wall_ns > 0 else 0.0
+        if ratio > 1.0:
+            ratio = 1.0
+        if self.samples == 1:
+            self.ratio_ewma = ratio
+            self.cpu_ewma = cpu_ns / 1e9
+        else:
+            self.ratio_ewma += ALPHA * (ratio - self.ratio_ewma)
+            self.cpu_ewma += ALPHA * (cpu_ns / 1e9 - self.cpu_ewma)
+        if wall_ns <= INLINE_MAX_NS:
+            self._fast_streak += 1
+        else:
+            self._fast_streak = 0
 
     def _decide(self, last_wall_ns: int) -> None:
         # Caller holds self.lock.
