@@ -180,3 +180,11 @@ def test_close_timeout_cancels_what_overruns() -> None:
     handle = rt.submit(cpu(w.hang))
     rt.close(timeout=0.3)
     assert handle.cancelled()
+
+
+def test_close_timeout_does_not_wait_for_a_stuck_thread() -> None:
+    rt = Runtime(threads=1, processes=1)
+    handle = rt.submit(io(w.nap), 1.0)  # cannot be stopped once running
+    time.sleep(0.1)
+    rt.close(timeout=0.1)  # returns: the thread is left to finish on its own
+    assert handle.cancelled()

@@ -444,6 +444,7 @@ class Runtime:
             if self._closed:
                 return
             self._closed = True
+        forced = cancel
         if cancel:
             self._cancel_all()
         else:
@@ -457,6 +458,7 @@ class Runtime:
                 concurrent.futures.wait(live, timeout=left)
                 if deadline is not None and wall_ns() >= deadline:
                     self._cancel_all()
+                    forced = True
                     break
         self._deadlines.close()
         self._bg.close()
@@ -464,7 +466,9 @@ class Runtime:
             self._pool.close()
         if self._dask is not None:
             self._dask.close()
-        self._thread_route.close(timeout=None if not cancel else 5.0)
+        # A thread cannot be stopped: after a cancel, one stuck in a call is left
+        # behind (a daemon) rather than hanging close() forever.
+        self._thread_route.close(timeout=5.0 if forced else None)
 
     def _cancel_all(self) -> None:
         with self._lock:
