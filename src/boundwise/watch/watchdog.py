@@ -252,7 +252,9 @@ class Watchdog:
     def _run(self) -> None:
         try:
             while not self._stopping:
-                expected = wall_ns() + self._interval_ns
+                before = wall_ns()
+                expected = before + self._interval_ns
+                cpu_before = self._loop_cpu_ns() if self._ident else None
                 self._wake.wait(self._interval)
                 self._wake.clear()
                 self._report_late()
@@ -265,12 +267,12 @@ class Watchdog:
                     self._skip_next = True  # the time it spends stopped is not a stall
                     continue
                 if wall_ns() - self._due_ns > self._threshold_ns // 2:
-                    self._sample_until_beat(expected)
+                    self._sample_until_beat(expected, before, cpu_before)
             self._report_late()
         except Exception:  # the watchdog must never take the program down
             logger.exception("boundwise watchdog failed")
 
-    def _sample_until_beat(self, expected: int) -> None:
+    def _sample_until_beat(self, expected: int, before: int, cpu_before: int | None) -> None:
         """Sample the loop thread until the heartbeat comes back. ``expected`` is when
         this thread should have woken: later than that, it was kept from the GIL."""
         beats = self._beats
@@ -279,6 +281,7 @@ class Watchdog:
         samples: list[_Sample] = []
         limit = 10_000  # about a minute of samples: a longer stall keeps its first ones
         previous = max(self._due_ns, start - self._interval_ns)
+        cpu_prev, cpu_prev_at = cpu_before, before
         # Longer than this between samples, and the loop thread never let go of the GIL.
         held_ns = int((self._sample_interval + 4 * sys.getswitchinterval()) * 1e9)
         while self._beats == beats and not self._stopping and not self._paused:
@@ -287,8 +290,17 @@ class Watchdog:
                 if sample is None:
                     break
                 now = wall_ns()
+                cpu_now = self._loop_cpu_ns()
                 sample.weight = max(1, now - previous)
-                if now - expected > held_ns and sample.returned is not None:
+                # Kept from the GIL, and the loop thread was on a CPU all that time:
+                # it ran native code holding the GIL (not a busy machine delaying us).
+                held = (
+                    now - expected > held_ns
+                    and cpu_now is not None and cpu_prev is not None
+                    and cpu_now - cpu_prev > (now - cpu_prev_at) // 2
+                )
+                cpu_prev, cpu_prev_at = cpu_now, now
+                if held and sample.returned is not None:
                     # The GIL was held all along: native code (json.loads on a big
                     # payload) that has just returned. Name it, not where it returned to.
                     site_, call_ = sample.returned
