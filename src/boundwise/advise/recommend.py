@@ -17,6 +17,8 @@ simplest fitting one is recommended."""
 _PREFERENCE = {
     "cpu-bound": ("threads", "processes", "hybrid", "asyncio"),
     "mixed": ("hybrid", "processes", "threads", "asyncio"),
+    # No event loop waits on a disk: threads overlap those waits.
+    "mixed-disk": ("threads", "hybrid", "processes", "asyncio"),
 }
 _WHAT = {
     "network": "waits on the network",
@@ -48,6 +50,8 @@ def choose_model(verdict: str, work: Work, speedup: dict[str, float]) -> str:
         loop_waits = work.network + work.sleep + work.subprocess
         first = ("asyncio", "threads") if loop_waits >= work.disk else ("threads", "asyncio")
         order: tuple[str, ...] = (*first, "hybrid", "processes")
+    elif verdict == "mixed" and work.disk > work.network + work.sleep + work.subprocess:
+        order = _PREFERENCE["mixed-disk"]
     else:
         order = _PREFERENCE[verdict]
     return next((m for m in order if m in candidates), max(speedup, key=lambda m: speedup[m]))

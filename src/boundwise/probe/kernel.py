@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final
 
 _BUF_SIZE: Final = 512
+TICK_S: Final = 1 / os.sysconf("SC_CLK_TCK")
 
 # Syscall numbers of the calls a blocked thread is commonly found in.
 _X86_64: dict[int, str] = {
@@ -319,6 +320,14 @@ class TaskFiles:
         if not raw:
             return None
         return parse_schedstat(raw)
+
+    def system_ticks(self) -> int | None:
+        """Clock ticks this thread spent in the kernel (``stime``); None once gone."""
+        raw = read_proc(self._stat)
+        if not raw:
+            return None
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        return int(fields[12])  # stat field 15, counted after the command name
 
     def comm(self) -> str:
         raw = read_proc(self._stat)

@@ -24,7 +24,14 @@ from types import FrameType
 
 from .classify import Classifier, running_category
 from .frames import Site, user_site
-from .kernel import KernelState, TaskFiles, mapping_in, runtime_region, source_available
+from .kernel import (
+    TICK_S,
+    KernelState,
+    TaskFiles,
+    mapping_in,
+    runtime_region,
+    source_available,
+)
 from .tally import Tally, ThreadTotals
 from .taxonomy import Category
 
@@ -32,6 +39,8 @@ DEFAULT_INTERVAL = 0.005
 MAX_DUTY = 0.03
 """The sampler holds the GIL at most this share of the time: with many threads it
 samples less often rather than slowing the program."""
+MAX_BACKOFF = 8
+"""While Python code runs, the interval grows up to this many times (40 ms)."""
 _NATIVE_WINDOW_NS = 20_000
 HOUSEKEEPING_EVERY = 0.1
 """Seconds between looks for new threads and worker processes."""
@@ -56,7 +65,9 @@ class _Track:
     in an interval that ends with it running."""
     site: Site | None = None
     cpu_as: Category = Category.CPU
-    """Where its CPU time goes: ``cpu``, or ``disk`` when it runs inside a file-system call."""
+    """Where its CPU goes at this reading: ``disk`` inside a file-system call (for sites)."""
+    system_ticks: int = -1
+    """Kernel CPU ticks when first seen (-1: not read yet)."""
     cpu_kind: str = ""
     """``native`` (runs while we hold the GIL), ``python`` (waits for the GIL), or unknown."""
     alive: bool = True
@@ -94,6 +105,7 @@ class Sampler:
         """Python threads already tracked (and the sampler itself)."""
         self._last_housekeeping = 0.0
         self._hold_ns = 0
+        self._backoff = 1
         self._lock_seen = False
         self._cpu_clock: Callable[[int], int] | None = _thread_cpu_clock()
         self.error: BaseException | None = None
@@ -110,6 +122,7 @@ class Sampler:
         if self._thread is not None:
             self._thread.join()
         for track in [*self._tracks.values(), *self._all_worker_tracks()]:
+            self._read_system_time(track)
             if track.files is not None:
                 track.files.close()
         return self.tally
@@ -122,8 +135,10 @@ class Sampler:
             self._housekeeping()
             self._round(prev, first=True)
             while not self._stop:
-                # Sleep the interval, longer when rounds get expensive (many threads).
-                pause = max(self.interval, self._hold_ns / 1e9 * (1 / MAX_DUTY - 1))
+                # Sleep the interval; longer when rounds get expensive (many threads),
+                # and while Python code keeps the GIL busy: each round then costs
+                # the program a GIL hand-off, and CPU time is exact without samples.
+                pause = max(self.interval * self._backoff, self._hold_ns / 1e9 * (1 / MAX_DUTY - 1))
                 time.sleep(pause)
                 now = time.perf_counter()
                 if now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
@@ -144,6 +159,19 @@ class Sampler:
         if self.source != "stack":
             self._native_threads()
             self._find_workers()
+            for track in [*self._tracks.values(), *self._all_worker_tracks()]:
+                self._read_system_time(track)
+
+    def _read_system_time(self, track: _Track) -> None:
+        """Kernel CPU time since first seen (ticks: read now and then, not every round)."""
+        if track.files is None or not track.alive:
+            return
+        ticks = track.files.system_ticks()
+        if ticks is None:
+            return
+        if track.system_ticks < 0:
+            track.system_ticks = 0 if track.fresh else ticks
+        track.totals.system_s = (ticks - track.system_ticks) * TICK_S
 
     def _python_threads(self) -> None:
         # threading._active (ident -> Thread), without enumerate()'s lock and copy.
@@ -250,7 +278,8 @@ class Sampler:
                 track.cpu_kind = "native" if self._runs_without_gil(track) else ""
         # A lone thread waiting for the GIL waits for us, the sampler: nobody else
         # wanted it. That is the observer effect, not contention.
-        waiting = sum(1 for t in tracks if t.category is Category.GIL and t.ident is not None)
+        waiting = sum(1 for t in tracks if t.ident is not None and _wants_gil(t))
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF) if waiting else 1
         # Work done while other threads queue on a lock is taken to be under it.
         lock_now = any(t.category is Category.LOCK for t in tracks)
         contended, self._lock_seen = lock_now or self._lock_seen, lock_now
@@ -324,7 +353,7 @@ class Sampler:
         else:
             track.cpu_as = Category.CPU
             track.category, _ = self.classifier.classify(state, frame, track.tid)
-            if track.category is not Category.CPU:
+            if track.category not in (Category.CPU, Category.GIL):
                 track.last_wait = track.category
         track.cpu_kind = "python" if track.category is Category.GIL else ""
         track.site = user_site(frame) if frame is not None else None
@@ -365,12 +394,6 @@ class Sampler:
         category = self._account_off(track, max(0.0, seconds - cpu), track.category, lone)
         totals = track.totals
         totals.add(Category.CPU, cpu)
-        # Which calls the CPU time went to is sampled: found running (or about to,
-        # when it waits for the GIL) inside a file-system call, or elsewhere.
-        if track.category is Category.CPU:
-            totals.running_in[track.cpu_as is Category.DISK] += seconds
-        elif track.category is Category.GIL:
-            totals.running_in[False] += seconds
         if track.cpu_as is not Category.CPU:
             pass  # kernel work inside a file-system call: neither Python nor native code
         elif track.cpu_kind == "native":
@@ -385,9 +408,17 @@ class Sampler:
         """Add time a thread spent off the CPU to what it was waiting on."""
         if category is Category.CPU:
             category = track.last_wait
+            if category is Category.OTHER and track.ident is not None:
+                category = Category.GIL  # a Python thread not yet seen waiting
         if category is Category.GIL:
-            observed = off if lone else min(off, self._hold_ns / 1e9)
+            observed = min(off, self._hold_ns / 1e9)
             off -= observed
+            if lone:
+                # Nobody else wanted the GIL: it waited for the sampler alone. The
+                # rest of its time off the CPU went to what it last waited on.
+                category = track.last_wait
+                if category in (Category.GIL, Category.OTHER):
+                    observed, off = observed + off, 0.0
             self.tally.observer_s += observed
         track.totals.add(category, off)
         self.tally.add_site(track.site, category, off)
@@ -439,6 +470,14 @@ class Sampler:
         if category is Category.SUBPROCESS and state.fd_kind == "pipe":
             category = Category.IDLE  # reading the pipe its tasks arrive on
         track.category = track.last_wait = category
+
+
+def _wants_gil(track: _Track) -> bool:
+    """Python code waiting to run: blocked on the GIL, or runnable but not running
+    native code while the sampler holds the GIL."""
+    if track.category is Category.GIL:
+        return True
+    return track.category is Category.CPU and track.cpu_kind != "native"
 
 
 def _thread_cpu_clock() -> Callable[[int], int] | None:

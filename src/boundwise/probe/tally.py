@@ -25,22 +25,28 @@ class ThreadTotals:
     name: str
     worker: bool = False
     seconds: list[float] = field(default_factory=lambda: [0.0] * len(Category))
-    running_in: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    """Sampled time found running [elsewhere, inside a file-system call]."""
+    system_s: float = 0.0
+    """CPU time the kernel spent on the thread's behalf, inside its system calls."""
 
     def add(self, category: Category, seconds: float) -> None:
         self.seconds[_INDEX[category]] += seconds
 
     def by_category(self) -> dict[Category, float]:
-        """Seconds per category; the share of CPU time sampled inside file-system
-        calls is disk time (the kernel working for the thread)."""
+        """Seconds per category. System CPU time is the kernel working inside the
+        calls the thread makes: it goes to what those calls wait on (disk,
+        network, subprocess), in proportion, when the thread waited on any."""
         out = {c: self.seconds[i] for c, i in _INDEX.items()}
-        elsewhere, in_disk = self.running_in
-        if in_disk > 0:
-            moved = out[Category.CPU] * in_disk / (in_disk + elsewhere)
+        waits = {c: out[c] for c in _KERNEL_WORK if out[c] > 0}
+        total = sum(waits.values())
+        if total > 0 and self.system_s > 0:
+            moved = min(out[Category.CPU], self.system_s)
             out[Category.CPU] -= moved
-            out[Category.DISK] += moved
+            for c, s in waits.items():
+                out[c] += moved * s / total
         return out
+
+
+_KERNEL_WORK = (Category.DISK, Category.NETWORK, Category.SUBPROCESS)
 
 
 @dataclass(slots=True)
