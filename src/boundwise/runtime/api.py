@@ -399,7 +399,9 @@ class Runtime:
         self._gate = Gate(max_pending)
         self._specs: dict[Any, Spec] = {}
         self._stats: dict[str, FunctionStats] = {}
-        self._live: set[Call] = set()
+        # Accepted, unsettled calls. A dict, not a set: ``pop`` is an atomic
+        # test-and-remove, so a call gives its slot back exactly once without a lock.
+        self._live: dict[Call, None] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._tokens: list[contextvars.Token[Runtime | None]] = []
@@ -640,7 +642,7 @@ class Runtime:
         # No lock: close() sets _closed first and then reads _live, so a call is
         # either seen here as refused or seen there as live (set.add is atomic).
         call.admitted = True
-        self._live.add(call)
+        self._live[call] = None
         if self._closed:
             name = _short(call.spec.name)
             self._finish(
@@ -896,22 +898,17 @@ class Runtime:
         if call.exploring:
             call.exploring = False
             self._explored(spec)
-        if ok:
+        if spec.timeout is not None:
+            # A deadline and the work itself may both report: the first one wins,
+            # and a thread that overran its timeout reports a stale attempt.
             with call._condition:
                 if attempt != call.attempt or call.claimed == attempt:
-                    return  # a stale attempt (its thread overran a timeout) or already taken
+                    return
                 call.claimed = attempt
-                settle = not call.settled and call.admitted
-                call.settled = True
-            if settle:
-                self._gate.release()
-                self._live.discard(call)
+        if ok:
+            self._settle(call)
             _set(call, value, True)
             return
-        with call._condition:
-            if attempt != call.attempt or call.claimed == attempt:
-                return
-            call.claimed = attempt
         if remote_tb:
             with contextlib.suppress(Exception):
                 value.__cause__ = RemoteTraceback(remote_tb)
@@ -952,13 +949,8 @@ class Runtime:
 
     def _settle(self, call: Call) -> None:
         """Give back the call's slot, once."""
-        with call._condition:
-            if call.settled:
-                return
-            call.settled = True
-        if call.admitted:
+        if self._live.pop(call, _GONE) is not _GONE:
             self._gate.release()
-        self._live.discard(call)
 
     def _cancelled(self, call: Call) -> None:
         """A call was cancelled: stop its work where it runs."""
@@ -986,14 +978,14 @@ async def _run_plain_coroutine(stats: FunctionStats, coro: Awaitable[Any]) -> An
         stats.record_wall(wall_ns() - w0)
 
 
+_GONE = object()
+
+
 def _set(call: Call, value: Any, ok: bool = False) -> None:
-    try:
-        if ok:
-            call.set_result(value)
-        else:
-            call.set_exception(value)
-    except concurrent.futures.InvalidStateError:
-        pass  # cancelled meanwhile
+    if ok:
+        call.settle_result(value)
+    else:
+        call.settle_exception(value)
 
 
 # -- the default runtime and module-level helpers -------------------------

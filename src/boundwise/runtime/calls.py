@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from boundwise.runtime.learning import FunctionStats
 
 if TYPE_CHECKING:
     from boundwise.runtime.api import Runtime
+    from boundwise.runtime.handles import FutureHandle
 
 
 class Spec:
@@ -73,10 +75,28 @@ class Call(concurrent.futures.Future[Any]):
         self.where = ""  # route of the current attempt
         self.admitted = False
         self.admitting = False
-        self.settled = False
         self.started = False
         self.exploring = False
         self.task: asyncio.Task[Any] | None = None
+        self.waiter: FutureHandle[Any] | None = None  # the asyncio handle awaiting it
+
+    def settle_result(self, value: Any) -> None:
+        """Set the result (unless cancelled) and tell the waiting handle."""
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            self.set_result(value)
+        if self.waiter is not None:
+            self.waiter._from_call(self)
+
+    def settle_exception(self, exc: BaseException) -> None:
+        """Set the exception (unless cancelled) and tell the waiting handle."""
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            self.set_exception(exc)
+        if self.waiter is not None:
+            self.waiter._from_call(self)
+
+    def outcome(self) -> tuple[str, BaseException | None, Any]:
+        """``(state, exception, result)`` of a settled call, read without its lock."""
+        return self._state, self._exception, self._result
 
     def __call__(self) -> None:
         # The job a thread of the thread route runs.
@@ -88,6 +108,8 @@ class Call(concurrent.futures.Future[Any]):
         if not super().cancel():
             return False
         self.runtime._cancelled(self)
+        if self.waiter is not None:
+            self.waiter._from_call(self)
         return True
 
     def __repr__(self) -> str:

@@ -11,7 +11,6 @@ caller's loop). All of them are :class:`Handle` instances.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 from abc import ABCMeta, abstractmethod
 from collections.abc import Generator
@@ -108,24 +107,26 @@ class FutureHandle(asyncio.Future[T]):
     def __init__(self, call: Call, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self._call = call
-        call.add_done_callback(self._from_call)
+        # The call tells this handle directly when it settles (Call.notify): no
+        # done-callback registration, which would take the call's lock once more.
+        call.waiter = self
 
-    def _from_call(self, call: concurrent.futures.Future[Any]) -> None:
-        # On whichever thread finished the call.
+    def _from_call(self, call: Call) -> None:
+        # On whichever thread settled the call.
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
             self.get_loop().call_soon_threadsafe(self._copy, call)
 
-    def _copy(self, call: concurrent.futures.Future[Any]) -> None:
+    def _copy(self, call: Call) -> None:
         if super().done():
             return
-        if call.cancelled():
+        # The call has settled for good: read its outcome without its lock.
+        state, exc, value = call.outcome()
+        if state == "CANCELLED":
             super().cancel()
-            return
-        exc = call.exception()
-        if exc is not None:
+        elif exc is not None:
             self.set_exception(exc)
         else:
-            self.set_result(call.result())
+            self.set_result(value)
 
     def result(self, timeout: float | None = None) -> T:
         if super().done():

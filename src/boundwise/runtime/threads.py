@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from boundwise.runtime.sched import forget_thread
@@ -25,7 +26,9 @@ class ThreadRoute:
         self.size = size
         self._name = name
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        # One token per parked thread. deque.append and deque.pop are atomic, so
+        # counting idle threads needs no lock (a Semaphore takes one twice a call).
+        self._idle: deque[None] = deque()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -37,8 +40,11 @@ class ThreadRoute:
     def submit(self, job: Job) -> None:
         self._queue.put(job)
         # An idle thread will take the job; otherwise grow the pool.
-        if not self._idle.acquire(blocking=False) and len(self._threads) < self.size:
-            self._spawn()
+        try:
+            self._idle.pop()
+        except IndexError:
+            if len(self._threads) < self.size:
+                self._spawn()
 
     def _spawn(self) -> None:
         with self._lock:
@@ -51,7 +57,7 @@ class ThreadRoute:
         thread.start()
 
     def _work(self) -> None:
-        get, idle = self._queue.get, self._idle
+        get, parked = self._queue.get, self._idle.append
         while True:
             job = get()
             if job is None:
@@ -59,7 +65,7 @@ class ThreadRoute:
                 return
             job()
             del job  # drop the reference while parked
-            idle.release()
+            parked(None)
 
     def close(self, timeout: float | None = None) -> bool:
         """Stop the threads after the queued jobs; True if all of them ended."""
