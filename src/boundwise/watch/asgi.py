@@ -72,7 +72,7 @@ class _Request:
         """Time in this request's steps that held the loop longer than the threshold."""
         self.thread_cpu_ns = 0
         self.thread_wall_ns = 0
-        self.waits: Counter[Category] = Counter()
+        self.waits: Counter[Category] | None = None  # only for work sent to threads
         self.stalls: list[Stall] = []
         self.done = False
 
@@ -87,6 +87,8 @@ class _Request:
                 finally:
                     self.thread_cpu_ns += thread_cpu_ns() - c0
                     self.thread_wall_ns += wall_ns() - w0
+                    if self.waits is None:
+                        self.waits = Counter()
                     self.waits.update(waits)
 
         return timed
@@ -198,6 +200,7 @@ class WatchMiddleware:
         self._watchdog: Watchdog | None = None
         self._recent: OrderedDict[int, tuple[_Request, str]] = OrderedDict()
         self._inflight: dict[int, _Request] = {}
+        self._routes: dict[tuple[str, int], tuple[Any, str, str]] = {}
         self._lock = threading.Lock()
         _registry[app] = self
         _instances.add(self)
@@ -233,15 +236,16 @@ class WatchMiddleware:
     def _finish(self, scope: Scope, request: _Request, wall: int, error: bool) -> None:
         if scope.get(_SKIP):
             return  # the report endpoint's own requests
-        route, kind = route_of(scope)
+        route, kind = self._route(scope)
         if kind == "async" and request.thread_wall_ns and "endpoint" not in scope:
             kind = "sync"
         with self._lock:
             request.done = True
             stalls, request.stalls = request.stalls, []
-            self._recent[request.id] = (request, route)
-            while len(self._recent) > 256:
-                self._recent.popitem(last=False)
+            if request.blocked_ns:  # only a request that held the loop can own a stall
+                self._recent[request.id] = (request, route)
+                while len(self._recent) > 256:
+                    self._recent.popitem(last=False)
         self.collector.add_request(
             route,
             kind=kind,
@@ -255,6 +259,17 @@ class WatchMiddleware:
             error=error,
             stalls=stalls,
         )
+
+    def _route(self, scope: Scope) -> tuple[str, str]:
+        """``route_of``, remembered per routed route object (the same for every call)."""
+        route = scope.get("route")
+        if route is None:
+            return route_of(scope)
+        key = (scope.get("method", "WS"), id(route))
+        found = self._routes.get(key)
+        if found is None or found[0] is not route:
+            found = self._routes[key] = (route, *route_of(scope))
+        return found[1], found[2]
 
     # -- the watchdog ---------------------------------------------------------------
 
