@@ -600,7 +600,8 @@ class Runtime:
                 coro = self._run_coroutine(spec, args, kwargs)
             # A plain asyncio task: the fastest awaitable there is (a subclass
             # would take asyncio's slow wake-up path). Registered as a Handle.
-            return cast(Handle[Any], loop.create_task(coro))
+            task: Any = loop.create_task(coro)
+            return task  # type: ignore[no-any-return]
         call = Call(self, spec, args, kwargs)
         if self._gate.try_acquire():
             handle = (
