@@ -215,3 +215,21 @@ def test_profile_block_that_raises_is_still_measured():
     assert p.exit_code == 1
     assert p.breakdown["sleep"] > 0.9
     assert p.verdict == "io-bound"
+
+
+def test_call_sites_inside_forked_workers():
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with (
+        concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as pool,
+        boundwise.profile() as p,
+    ):
+        list(pool.map(spin, [0.3] * 4))
+    top = p.sites_for("cpu")[0]
+    assert top.function == "spin", p.sites[:3]
+    assert top.fraction > 0.5
+    assert all(s.fraction <= 1.0 for s in p.sites)
+    workers = [proc for proc in p.processes if proc.role == "worker"]
+    # the workers' own samplers are not part of what they did
+    assert all(w.breakdown["sleep"] < 0.05 for w in workers), workers

@@ -14,6 +14,8 @@ while the sampler holds the GIL are running native code that released the GIL.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import sys
 import threading
@@ -43,6 +45,9 @@ MAX_BACKOFF = 8
 """While Python code runs, the interval grows up to this many times (40 ms)."""
 _NATIVE_WINDOW_NS = 20_000
 HOUSEKEEPING_EVERY = 0.1
+FLUSH_EVERY = 0.25
+SAMPLER_THREAD_NAME = "boundwise-samp"
+"""The sampler's thread name as the kernel keeps it (15 characters at most)."""
 """Seconds between looks for new threads and worker processes."""
 
 
@@ -71,6 +76,8 @@ class _Track:
     cpu_kind: str = ""
     """``native`` (runs while we hold the GIL), ``python`` (waits for the GIL), or unknown."""
     alive: bool = True
+    ended: bool = False
+    """Its last interval is accounted."""
     fresh: bool = False
     """Started while sampling: the CPU it used before we first saw it counts."""
 
@@ -80,12 +87,18 @@ class _Worker:
     pid: int
     region: tuple[int, int] | None
     tracks: dict[int, _Track] = field(default_factory=dict)
+    skipped: set[int] = field(default_factory=set)
 
 
 class Sampler:
     """Samples every thread of this process, and of its worker processes."""
 
-    def __init__(self, interval: float = DEFAULT_INTERVAL, source: str | None = None) -> None:
+    def __init__(
+        self,
+        interval: float = DEFAULT_INTERVAL,
+        source: str | None = None,
+        find_workers: bool = True,
+    ) -> None:
         if interval <= 0:
             raise ValueError("the sampling interval must be positive")
         self.interval = interval
@@ -109,6 +122,10 @@ class Sampler:
         self._lock_seen = False
         self._cpu_clock: Callable[[int], int] | None = _thread_cpu_clock()
         self.error: BaseException | None = None
+        self.find_workers = find_workers
+        self.on_flush: Callable[[], None] | None = None
+        """Called every ``FLUSH_EVERY`` seconds (a worker hands its sites over)."""
+        self._last_flush = 0.0
 
     # -- life cycle ---------------------------------------------------------
 
@@ -128,6 +145,7 @@ class Sampler:
         return self.tally
 
     def _run(self) -> None:
+        _name_this_thread(SAMPLER_THREAD_NAME)
         self._own_tid = threading.get_native_id()
         self._known_idents.add(threading.get_ident())
         prev = time.perf_counter_ns()
@@ -143,6 +161,9 @@ class Sampler:
                 now = time.perf_counter()
                 if now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
                     self._housekeeping()
+                if self.on_flush is not None and now - self._last_flush >= FLUSH_EVERY:
+                    self._last_flush = now
+                    self.on_flush()
                 start = time.perf_counter_ns()
                 self._round(start - prev)
                 prev = start
@@ -158,7 +179,8 @@ class Sampler:
         self._python_threads()
         if self.source != "stack":
             self._native_threads()
-            self._find_workers()
+            if self.find_workers:
+                self._find_workers()
             for track in [*self._tracks.values(), *self._all_worker_tracks()]:
                 self._read_system_time(track)
 
@@ -237,8 +259,12 @@ class Sampler:
             except OSError:
                 continue
             for tid in tids:
-                if tid not in worker.tracks:
+                if tid not in worker.tracks and tid not in worker.skipped:
                     files = TaskFiles(pid, tid, self.source == "syscall")
+                    if files.comm() == SAMPLER_THREAD_NAME:
+                        files.close()
+                        worker.skipped.add(tid)
+                        continue
                     totals = self.tally.thread(
                         pid, tid, files.comm() or f"worker-{pid}", worker=True
                     )
@@ -369,10 +395,10 @@ class Sampler:
     ) -> None:
         """Add one interval of a thread: CPU as measured, the rest to what it waited on."""
         if not track.alive:
-            if track.run_ns >= 0:
+            if not track.ended:
                 # It ended during the interval: on average, halfway through it.
                 self._account_off(track, seconds / 2, track.category, lone)
-                track.run_ns = -1
+                track.ended = True
             return
         if moved is None and track.run_ns < 0:
             return
@@ -425,25 +451,21 @@ class Sampler:
         return category
 
     def _workers_round(self, seconds: float) -> None:
-        if not self._workers:
-            return
         for pid in list(self._workers):
             worker = self._workers[pid]
-            live = 0
-            for track in worker.tracks.values():
-                if not track.alive or track.files is None:
-                    continue
-                moved = self._read_cpu(track)
-                if not track.alive:
-                    continue
-                live += 1
-                if moved is not None or track.run_ns < 0:
+            live = [t for t in worker.tracks.values() if t.alive and t.files is not None]
+            moves = [self._read_cpu(t) for t in live]
+            for track, moved in zip(live, moves, strict=True):
+                if track.alive and (moved is not None or track.run_ns < 0):
                     self._observe_worker(track)
-                self._account(track, seconds, moved)
+            # The worker's own sampler (see workers.py) holds its GIL now and then.
+            waiting = sum(1 for t in live if t.alive and t.category is Category.GIL)
+            for track, moved in zip(live, moves, strict=True):
+                self._account(track, seconds, moved, lone=waiting <= 1)
             self.tally.worker_cpu_s[pid] = sum(
                 t.run_ns / 1e9 for t in worker.tracks.values() if t.run_ns > 0
             )
-            if not live:
+            if not any(t.alive for t in live):
                 for track in worker.tracks.values():
                     if track.files is not None:
                         track.files.close()
@@ -470,6 +492,12 @@ class Sampler:
         if category is Category.SUBPROCESS and state.fd_kind == "pipe":
             category = Category.IDLE  # reading the pipe its tasks arrive on
         track.category = track.last_wait = category
+
+
+def _name_this_thread(name: str) -> None:
+    """Name the thread for the kernel too (``top -H``, and our parent's sampler)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
 
 
 def _wants_gil(track: _Track) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from . import workers
 from .clock import process_cpu
 from .profile import Profile, summarize
 from .sampler import DEFAULT_INTERVAL, Sampler
@@ -24,12 +25,14 @@ class ProbeSession:
         self._sampler = Sampler(self.interval)
         self._wall0 = time.perf_counter()
         self._cpu0 = process_cpu()
+        workers.begin(self.interval)
         self._sampler.start()
 
     def stop(self, target: str = "", exit_code: int = 0) -> Profile:
         if self._sampler is None:
             raise RuntimeError("the probe session was not started")
         tally = self._sampler.stop()
+        workers.end(tally)
         wall = time.perf_counter() - self._wall0
         cpu = process_cpu() - self._cpu0
         profile = summarize(
