@@ -111,7 +111,7 @@ class Sampler:
         self._tracks: dict[int, _Track] = {}
         self._by_ident: dict[int, _Track] = {}
         self._workers: dict[int, _Worker] = {}
-        self._stop = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._own_tid = 0
         self._known_idents: set[int] = set()
@@ -135,7 +135,7 @@ class Sampler:
 
     def stop(self) -> Tally:
         """Stop sampling (after one last round) and return the totals."""
-        self._stop = True
+        self._stop.set()  # wakes the sampler at once, even in a long pause
         if self._thread is not None:
             self._thread.join()
         for track in [*self._tracks.values(), *self._all_worker_tracks()]:
@@ -152,12 +152,13 @@ class Sampler:
         try:
             self._housekeeping()
             self._round(prev, first=True)
-            while not self._stop:
+            while not self._stop.is_set():
                 # Sleep the interval; longer when rounds get expensive (many threads),
                 # and while Python code keeps the GIL busy: each round then costs
                 # the program a GIL hand-off, and CPU time is exact without samples.
                 pause = max(self.interval * self._backoff, self._hold_ns / 1e9 * (1 / MAX_DUTY - 1))
-                time.sleep(pause)
+                if self._stop.wait(pause):
+                    break
                 now = time.perf_counter()
                 if now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
                     self._housekeeping()
