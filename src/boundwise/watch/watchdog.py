@@ -137,7 +137,7 @@ class Watchdog:
         self._ident = 0
         self._native_id = 0
         self._task: TaskFiles | None = None
-        self._classifier = Classifier(runtime_region())
+        self._classifier = Classifier(_facts().gil_region)
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
@@ -224,7 +224,7 @@ class Watchdog:
     def _attach(self) -> None:
         self._ident = threading.get_ident()
         self._native_id = threading.get_native_id()
-        if source_available() != "stack":
+        if _facts().source != "stack":
             self._task = TaskFiles(os.getpid(), self._native_id)
         self._beat(count=False)
 
@@ -394,6 +394,23 @@ class Watchdog:
                 self.on_stall(stall)
             except Exception:
                 logger.exception("boundwise on_stall callback failed")
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    gil_region: tuple[int, int] | None
+    source: str
+
+
+_facts_cache: _Facts | None = None
+
+
+def _facts() -> _Facts:
+    """What this process's kernel exposes, found once (it costs a few milliseconds)."""
+    global _facts_cache
+    if _facts_cache is None:
+        _facts_cache = _Facts(runtime_region(), source_available())
+    return _facts_cache
 
 
 def call_in(frame: FrameType) -> str:
