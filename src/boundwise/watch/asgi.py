@@ -60,12 +60,22 @@ _current: contextvars.ContextVar[_Request | None] = contextvars.ContextVar(
 class _Request:
     """Figures of one request in flight."""
 
-    __slots__ = ("blocked_ns", "done", "id", "label", "loop_cpu_ns", "loop_held_ns", "stalls",
-                 "thread_cpu_ns", "thread_wall_ns", "waits")
+    __slots__ = (
+        "blocked_ns",
+        "done",
+        "id",
+        "loop_cpu_ns",
+        "loop_held_ns",
+        "scope",
+        "stalls",
+        "thread_cpu_ns",
+        "thread_wall_ns",
+        "waits",
+    )
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, scope: Scope) -> None:
         self.id = next(_ids)
-        self.label = label
+        self.scope = scope
         self.loop_cpu_ns = 0
         self.loop_held_ns = 0
         self.blocked_ns = 0
@@ -75,6 +85,10 @@ class _Request:
         self.waits: Counter[Category] | None = None  # only for work sent to threads
         self.stalls: list[Stall] = []
         self.done = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.scope.get('method', 'WS')} {self.scope.get('path', '')}"
 
     def run_in_thread(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap sync work sent to a worker thread so it is timed and sampled there."""
@@ -202,6 +216,7 @@ class WatchMiddleware:
         self._inflight: dict[int, _Request] = {}
         self._routes: dict[tuple[str, int], tuple[Any, str, str]] = {}
         self._lock = threading.Lock()
+        self._seen_app = False
         _registry[app] = self
         _instances.add(self)
         if time_threads:
@@ -215,10 +230,11 @@ class WatchMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if "app" in scope and scope["app"] not in _registry:
-            _registry[scope["app"]] = self
+        if not self._seen_app and "app" in scope:
+            self._seen_app = True
+            _registry.setdefault(scope["app"], self)
         self._ensure_watchdog()
-        request = _Request(f"{scope.get('method', 'WS')} {scope.get('path', '')}")
+        request = _Request(scope)
         token = _current.set(request)
         self._inflight[request.id] = request
         started = wall_ns()
