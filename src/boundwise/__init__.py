@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "advise": "boundwise.advise",
     # runtime
     "task": "boundwise.runtime.api",
+    "Task": "boundwise.runtime.api",
     "map": "boundwise.runtime.api",
     "Runtime": "boundwise.runtime.api",
     "Handle": "boundwise.runtime.api",
@@ -46,6 +47,7 @@ __all__ = [
     "RemoteTraceback",
     "Runtime",
     "Stall",
+    "Task",
     "TaskTimeout",
     "Watchdog",
     "WorkerCrashed",
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
     from boundwise.probe.profile import Profile, Recommendation
     from boundwise.probe.taxonomy import Category
     from boundwise.profiling import profile
-    from boundwise.runtime.api import Handle, Runtime, default_runtime, map, task
+    from boundwise.runtime.api import Handle, Runtime, Task, default_runtime, map, task
     from boundwise.runtime.errors import RemoteTraceback, TaskTimeout, WorkerCrashed
     from boundwise.watch.watchdog import Stall, Watchdog, watch
 
