@@ -304,3 +304,24 @@ def test_logs_each_stall(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("WARNING", logger="boundwise.watch"):
         asyncio.run(main())
     assert any("Event loop blocked" in r.getMessage() for r in caplog.records)
+
+
+def test_blocks_of_two_tasks_in_one_loop_iteration_are_two_stalls() -> None:
+    async def sleeper() -> None:
+        await asyncio.sleep(0.01)
+        time.sleep(0.2)  # TASK-SLEEP
+
+    async def burner() -> None:
+        await asyncio.sleep(0.01)
+        burn(0.2)
+
+    async def both(_: Watchdog) -> None:
+        await asyncio.gather(sleeper(), burner())
+
+    stalls = run(both)
+    assert sorted(s.category for s in stalls) == [Category.CPU, Category.SLEEP]
+    by_kind = {s.category: s for s in stalls}
+    assert by_kind[Category.SLEEP].line == line_of("TASK-SLEEP")
+    assert by_kind[Category.SLEEP].context.endswith("sleeper")
+    assert by_kind[Category.CPU].context.endswith("burner")
+    assert all(0.1 < s.duration_s < 0.35 for s in stalls)

@@ -91,7 +91,7 @@ class Watchdog:
     it short; it must not touch the loop). Stalls are also kept in :attr:`stalls`
     (the latest ``max_stalls``) and, with ``log=True``, logged as warnings on the
     ``boundwise.watch`` logger. ``context`` is called at each sample to label what
-    the loop is running (an endpoint, a test).
+    the loop is running (an endpoint, a test); by default, the asyncio task that runs.
     """
 
     def __init__(
@@ -102,7 +102,7 @@ class Watchdog:
         on_stall: StallCallback | None = None,
         log: bool = True,
         context: Callable[[], str] | None = None,
-        split_contexts: bool = False,
+        split_contexts: bool = True,
         sample_interval: float | None = None,
         max_stalls: int = 1000,
     ) -> None:
@@ -352,7 +352,14 @@ class Watchdog:
         while f is not None:
             if is_user_code(f.f_code):
                 call = call_in(f)
-                returned = _previous_call(f)
+                # Where native code that held the GIL returned to: in the user's frame
+                # itself, or a frame it has just entered (the next call), it was the
+                # user's previous call; deeper inside a call, it is that call.
+                fresh = f is frame or (frame.f_back is f and frame.f_lasti <= 8)
+                if fresh:
+                    returned = _previous_call(f)
+                elif site is not None:
+                    returned = (site, call)
                 break
             f = f.f_back
         if not call:
@@ -361,9 +368,9 @@ class Watchdog:
         return _Sample(category, detail, site, call, frames, self._context(), returned)
 
     def _context(self) -> str:
-        if self.context is None:
-            return ""
         try:
+            if self.context is None:
+                return _task_label(self.loop)
             return self.context() or ""
         except Exception:
             return ""
@@ -394,6 +401,17 @@ class Watchdog:
                 self.on_stall(stall)
             except Exception:
                 logger.exception("boundwise on_stall callback failed")
+
+
+def _task_label(loop: asyncio.AbstractEventLoop | None) -> str:
+    """The task the loop runs now (``Task-3 handle``): read from another thread, it is
+    a plain lookup in asyncio's registry of running tasks."""
+    task = asyncio.current_task(loop) if loop is not None else None
+    if task is None:
+        return ""
+    coro = task.get_coro()
+    name = getattr(coro, "__qualname__", "")
+    return f"{task.get_name()} {name}".strip()
 
 
 @dataclass(frozen=True, slots=True)
