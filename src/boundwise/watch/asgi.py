@@ -309,7 +309,7 @@ class WatchMiddleware:
         """Called on the watchdog thread: give the stall to the request it happened in."""
         if stall.category is Category.GIL:
             # Not the running request's doing: threads (sync endpoints) held the GIL.
-            self.collector.add_stall(GIL_STARVED, stall)
+            self.collector.add_stall(GIL_STARVED, stall, kind="-")
             return
         if not stall.context and self.last_blocker is not None:
             blocker = self.last_blocker
@@ -323,7 +323,7 @@ class WatchMiddleware:
         if request is not None:
             self.collector.add_stall(request[1], stall, count_time=False)
         else:
-            self.collector.add_stall(NO_REQUEST, stall)
+            self.collector.add_stall(NO_REQUEST, stall, kind="-")
 
     def _inflight_or_recent(self, request_id: int) -> tuple[_Request, str] | None:
         if not request_id:

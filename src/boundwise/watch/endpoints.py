@@ -87,6 +87,16 @@ class EndpointStats:
 
     def advice(self) -> str:
         """One sentence: what to change about this endpoint, or that it is fine."""
+        if self.route.startswith("("):  # stalls that belong to no endpoint
+            ms = self.blocked_s * 1000
+            if self.stalls and "GIL" in self.route:
+                return (f"the loop waited {ms:.0f} ms in all for the GIL held by worker threads "
+                        "— move their CPU work to a process pool")
+            site = self.top_site
+            if site is not None and site.file:
+                return (f"the loop blocked {ms:.0f} ms outside requests at {site} — "
+                        + advice_for(site.call, site.category))
+            return f"the loop blocked {ms:.0f} ms outside requests"
         if self.thread_wall_s > 0 and self.kind != "async":
             # A def endpoint's stalls are the loop waiting for the GIL its threads hold.
             return self._thread_advice()
@@ -220,7 +230,7 @@ class Collector:
         stats = self._stats.get(route)
         if stats is None:
             stats = self._stats[route] = EndpointStats(route, kind)
-        elif kind != "async" and stats.kind == "async":
+        elif kind not in ("async", "-") and stats.kind == "async":
             stats.kind = kind
         return stats
 
@@ -254,11 +264,13 @@ class Collector:
             for stall in stalls or ():
                 self._add_stall(s, stall)
 
-    def add_stall(self, route: str, stall: Stall, *, count_time: bool = True) -> None:
+    def add_stall(
+        self, route: str, stall: Stall, *, count_time: bool = True, kind: str = "async"
+    ) -> None:
         """A stall seen after its request finished (``count_time=False``: the
         request's steps already counted the time), or outside any request."""
         with self._lock:
-            s = self._get(route, "async")
+            s = self._get(route, kind)
             self._add_stall(s, stall)
             if count_time:
                 s.blocked_s += stall.duration_s

@@ -306,8 +306,6 @@ class Watchdog:
                     site_, call_ = sample.returned
                     sample.site, sample.call, sample.category = site_, call_, Category.CPU
                     sample.detail = "native code holding the GIL"
-                    if sample.stack:
-                        sample.stack[0] = site_
                 previous = now
                 samples.append(sample)
             time.sleep(self._sample_interval)
