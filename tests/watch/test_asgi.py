@@ -65,7 +65,7 @@ def test_per_endpoint_report_under_uvicorn(framework: str, loop: str) -> None:
     assert "async HTTP client" in blocking["advice"]
 
     good = by_route["GET /good"]
-    assert good["stalls"] == 0 and good["blocked_s"] == 0, json.dumps(doc, indent=1)
+    assert good["stalls"] == 0 and good["blocked_ms_per_call"] < 15, json.dumps(doc, indent=1)
     assert good["advice"].startswith("ok")
 
     sync = by_route["GET /sync"]

@@ -309,7 +309,16 @@ class WatchMiddleware:
         """Called on the watchdog thread: give the stall to the request it happened in."""
         if stall.category is Category.GIL:
             # Not the running request's doing: threads (sync endpoints) held the GIL.
+            # Its step was long only because it waited: that time is not its block.
             self.collector.add_stall(GIL_STARVED, stall, kind="-")
+            gil_id = int(stall.context.rpartition("#")[2]) if "#" in stall.context else 0
+            with self._lock:
+                found = self._inflight_or_recent(gil_id)
+                if found is not None and not found[0].done:
+                    found[0].blocked_ns = max(0, found[0].blocked_ns - int(stall.duration_s * 1e9))
+                    return
+            if found is not None:
+                self.collector.discount_blocked(found[1], stall.duration_s)
             return
         if not stall.context and self.last_blocker is not None:
             blocker = self.last_blocker

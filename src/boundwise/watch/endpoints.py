@@ -275,6 +275,13 @@ class Collector:
             if count_time:
                 s.blocked_s += stall.duration_s
 
+    def discount_blocked(self, route: str, seconds: float) -> None:
+        """Take back loop time a route's step held only because it waited for the GIL."""
+        with self._lock:
+            s = self._stats.get(route)
+            if s is not None:
+                s.blocked_s = max(0.0, s.blocked_s - seconds)
+
     @staticmethod
     def _add_stall(s: EndpointStats, stall: Stall) -> None:
         s.stalls += 1
