@@ -29,21 +29,13 @@ def _fail(message: str) -> NoReturn:
     raise BadInput(message)
 
 
-def _duration(value: str) -> float:
-    """Seconds from ``0.005``, ``5ms``, ``50 ms``, ``1s``."""
-    text = value.strip().lower().replace(" ", "")
-    scale = 1.0
-    for suffix, factor in (("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("s", 1.0)):
-        if text.endswith(suffix):
-            text, scale = text[: -len(suffix)], factor
-            break
+def _duration(value: str, option: str) -> float:
+    from .duration import parse_duration
+
     try:
-        seconds = float(text) * scale
-    except ValueError:
-        _fail(f"not a duration: {value!r} (try 5ms or 0.005)")
-    if not seconds > 0:
-        _fail(f"a duration must be positive: {value!r}")
-    return seconds
+        return parse_duration(value)
+    except ValueError as exc:
+        _fail(f"{option}: {exc}")
 
 
 def _split_target(argv: tuple[str, ...], command: str) -> tuple[str, str, list[str]]:
@@ -108,7 +100,7 @@ def profile(as_json: bool, output: str | None, interval: str, target: tuple[str,
     from .probe.target import Target, TargetError
 
     kind, value, args = _split_target(target, "profile")
-    seconds = _duration(interval)
+    seconds = _duration(interval, "--interval")
     program = Target(kind, value, args)  # type: ignore[arg-type]
     try:
         program.prepare()
@@ -169,6 +161,44 @@ def _emit(measured: Any, *, as_json: bool, out_stream: IO[str] | None) -> None:
     from .report.console import render
 
     render(measured, sys.stdout)
+
+
+@cli.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    epilog=_TARGET_HELP,
+)
+@click.option(
+    "--threshold",
+    default="100ms",
+    show_default=True,
+    help="Report the loop blocked longer than this (e.g. 50ms).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the stalls as JSON (the program's stdout goes to stderr).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the JSON report to this file.",
+)
+@click.argument("target", nargs=-1, type=click.UNPROCESSED, metavar="TARGET...")
+def watch(threshold: str, as_json: bool, output: str | None, target: tuple[str, ...]) -> None:
+    """Run a program and report every stall of its event loops: where, how long,
+    and whether it was CPU work or a blocking call.
+
+    \b
+      boundwise watch app.py
+      boundwise watch --threshold 50ms --json --output stalls.json -m myservice
+    """
+    kind, value, args = _split_target(target, "watch")
+    seconds = _duration(threshold, "--threshold")
+    from .watch.command import run_watch
+
+    sys.exit(run_watch(kind, value, args, seconds, as_json, output))
 
 
 @cli.command()

@@ -95,7 +95,11 @@ def module_of(code: CodeType) -> str:
     cached = _module_cache.get(code.co_filename)
     if cached is not None:
         return cached
-    path = os.path.normcase(os.path.abspath(code.co_filename))
+    filename = code.co_filename
+    if filename.startswith("<frozen ") and filename.endswith(">"):
+        _module_cache[filename] = name = filename[8:-1]  # "<frozen runpy>"
+        return name
+    path = os.path.normcase(os.path.abspath(filename))
     name = ""
     for prefix in _LIBRARY_PREFIXES:
         if path.startswith(prefix):
@@ -111,12 +115,18 @@ _module_cache: dict[str, str] = {}
 
 
 def stack(frame: FrameType | None, limit: int = 64) -> list[Site]:
-    """The stack, innermost frame first."""
-    out: list[Site] = []
-    while frame is not None and len(out) < limit:
-        out.append(frame_site(frame))
+    """The stack, innermost frame first, without the frames of whatever launched
+    the program (boundwise's command line, click, runpy)."""
+    frames: list[FrameType] = []
+    while frame is not None and len(frames) < limit:
+        frames.append(frame)
         frame = frame.f_back
-    return out
+    while frames and module_of(frames[-1].f_code).startswith(_HARNESS):
+        frames.pop()
+    return [frame_site(f) for f in frames]
+
+
+_HARNESS: Final = ("boundwise", "click", "runpy", "bin.")
 
 
 _callee_cache: dict[CodeType, dict[int, str]] = {}
@@ -132,7 +142,14 @@ def callee_name(frame: FrameType) -> str:
         if len(_callee_cache) > 10_000:
             _callee_cache.clear()
         _callee_cache[code] = calls
-    return calls.get(frame.f_lasti, "")
+    lasti = frame.f_lasti
+    # In a call to a Python function, 3.11 leaves f_lasti inside the CALL's inline
+    # cache (up to 8 bytes past it).
+    for offset in range(lasti, max(-1, lasti - 10), -2):
+        name = calls.get(offset)
+        if name is not None:
+            return name
+    return ""
 
 
 def _calls_in(code: CodeType) -> dict[int, str]:

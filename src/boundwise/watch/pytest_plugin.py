@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .duration import parse_duration
+from ..duration import parse_duration
 from .stall import Stall
 from .watchdog import Watchdog
 
