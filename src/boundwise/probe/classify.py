@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import sys
 import weakref
 from types import FrameType
 from typing import Any, Final
@@ -316,7 +316,8 @@ def loop_wait_category(loop: Any) -> Category:
         if getattr(callback, "__name__", "") == "_accept_connection":
             continue  # a listening server is ready, not waiting
         fileobj = key.fileobj
-        if isinstance(fileobj, socket.socket) or (
+        socket = sys.modules.get("socket")  # not imported: the program has no sockets
+        if (socket is not None and isinstance(fileobj, socket.socket)) or (
             isinstance(fileobj, int) and fd_kind("self", fileobj) == "socket"
         ):
             return Category.NETWORK

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dis
 import os
 import site
 import sys
@@ -158,6 +157,8 @@ def _calls_in(code: CodeType) -> dict[int, str]:
     A small symbolic run of the bytecode: loads push names, attribute loads extend
     them, everything else pushes unknowns with its documented stack effect.
     """
+    import dis  # only when a call is first looked up
+
     calls: dict[int, str] = {}
     stack_: list[str] = []
     try:

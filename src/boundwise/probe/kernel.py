@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import threading
 import time
 from dataclasses import dataclass
@@ -148,7 +147,7 @@ SYSCALL_NAMES: Final[dict[int, str]] = {
     "amd64": _X86_64,
     "aarch64": _AARCH64,
     "arm64": _AARCH64,
-}.get(platform.machine().lower(), {})
+}.get(os.uname().machine.lower(), {})
 
 #: Syscalls whose first argument is the file descriptor waited on.
 FD_SYSCALLS: Final = frozenset(

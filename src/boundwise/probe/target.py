@@ -11,17 +11,15 @@ from __future__ import annotations
 import builtins
 import importlib.util
 import os
-import runpy
 import sys
 import threading
-import traceback
 import types
 from dataclasses import dataclass, field
 from types import CodeType, TracebackType
 from typing import Literal
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_RUNPY = os.path.abspath(runpy.__file__)
+_RUNPY = "<frozen runpy>"
 
 Kind = Literal["script", "module", "code"]
 
@@ -108,6 +106,8 @@ class Target:
         if self.kind == "module":
             sys.argv = [self.value, *self.args]
             sys.path[0:1] = [os.getcwd()]
+            import runpy
+
             runpy.run_module(self.value, run_name="__main__", alter_sys=True)
             return
         assert self._code is not None
@@ -161,9 +161,10 @@ def _print_exception(exc: BaseException) -> None:
     tb: TracebackType | None = exc.__traceback__
     while tb is not None and _is_ours(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
+    import traceback
+
     traceback.print_exception(type(exc), exc, tb)
 
 
 def _is_ours(filename: str) -> bool:
-    path = os.path.abspath(filename)
-    return path.startswith(_PACKAGE_DIR) or path == _RUNPY
+    return filename == _RUNPY or os.path.abspath(filename).startswith(_PACKAGE_DIR)
