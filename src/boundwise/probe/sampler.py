@@ -69,6 +69,10 @@ class _Track:
     """The last thing it was seen waiting on: the likely cause of time off the CPU
     in an interval that ends with it running."""
     site: Site | None = None
+    cpu_site: Site | None = None
+    wait_site: Site | None = None
+    """Where it last waited: time off the CPU in an interval that ends running."""
+    """Where the CPU time of the interval that ends now was spent."""
     cpu_as: Category = Category.CPU
     """Where its CPU goes at this reading: ``disk`` inside a file-system call (for sites)."""
     system_ticks: int = -1
@@ -374,6 +378,8 @@ class Sampler:
                 return None
         else:
             state = None
+        was_running = track.category in (Category.CPU, Category.GIL)
+        previous_site = track.site
         if state is not None and state.running:
             track.category = Category.CPU
             track.cpu_as = running_category(frame)
@@ -384,6 +390,12 @@ class Sampler:
                 track.last_wait = track.category
         track.cpu_kind = "python" if track.category is Category.GIL else ""
         track.site = user_site(frame) if frame is not None else None
+        # The CPU time of an interval that ends in a wait was spent before the
+        # wait began: where the thread was running at the last reading.
+        running_now = track.category in (Category.CPU, Category.GIL)
+        track.cpu_site = previous_site if was_running and not running_now else track.site
+        if not running_now:
+            track.wait_site = track.site
         return state if state is not None else KernelState(running=track.category is Category.CPU)
 
     def _account(
@@ -429,12 +441,13 @@ class Sampler:
             tally.python_cpu_s += cpu
         if contended and category not in (Category.LOCK, Category.IDLE):
             tally.serial_s += seconds
-        tally.add_site(track.site, track.cpu_as, cpu)
+        tally.add_site(track.cpu_site, track.cpu_as, cpu)
 
     def _account_off(self, track: _Track, off: float, category: Category, lone: bool) -> Category:
         """Add time a thread spent off the CPU to what it was waiting on."""
+        site = track.site
         if category is Category.CPU:
-            category = track.last_wait
+            category, site = track.last_wait, track.wait_site
             if category is Category.OTHER and track.ident is not None:
                 category = Category.GIL  # a Python thread not yet seen waiting
         if category is Category.GIL:
@@ -448,7 +461,7 @@ class Sampler:
                     observed, off = observed + off, 0.0
             self.tally.observer_s += observed
         track.totals.add(category, off)
-        self.tally.add_site(track.site, category, off)
+        self.tally.add_site(site, category, off)
         return category
 
     def _workers_round(self, seconds: float) -> None:

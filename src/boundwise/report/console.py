@@ -116,7 +116,7 @@ def _breakdown(p: Profile, wide: bool) -> Table:
         ]
         table.add_row(*row, *([DESCRIPTIONS[cat]] if wide else []))
     idle = p.seconds.get("idle", 0.0)
-    if idle > 0:
+    if idle >= 0.005:
         row = [Text("idle", style="dim"), Text(""), Text("—", style="dim"), f"{idle:.2f}"]
         table.add_row(*row, *(["parked, not counted"] if wide else []))
     return table
