@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import IO, Any, NoReturn
 
 import click
@@ -68,26 +69,33 @@ def cli() -> None:
     """Should this code be sync or async? Measure where the time goes."""
 
 
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-    epilog=_TARGET_HELP,
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the profile as JSON (the program's stdout goes to stderr).",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write the JSON profile to this file.",
-)
+def program_command(report: str) -> Callable[[Callable[..., None]], click.Command]:
+    """A command that runs a program (TARGET...) and reports on it as text or JSON."""
+
+    def decorate(f: Callable[..., None]) -> click.Command:
+        f = click.argument("target", nargs=-1, type=click.UNPROCESSED, metavar="TARGET...")(f)
+        f = click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False, writable=True),
+            help=f"Write the JSON {report} to this file.",
+        )(f)
+        f = click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help=f"Print the {report} as JSON (the program's stdout goes to stderr).",
+        )(f)
+        settings = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+        return cli.command(context_settings=settings, epilog=_TARGET_HELP)(f)
+
+    return decorate
+
+
+@program_command("profile")
 @click.option(
     "--interval", default="5ms", show_default=True, help="Sampling interval (e.g. 5ms, 0.01)."
 )
-@click.argument("target", nargs=-1, type=click.UNPROCESSED, metavar="TARGET...")
 def profile(as_json: bool, output: str | None, interval: str, target: tuple[str, ...]) -> None:
     """Run a program and show where its time goes, and which model fits.
 
@@ -163,29 +171,13 @@ def _emit(measured: Any, *, as_json: bool, out_stream: IO[str] | None) -> None:
     render(measured, sys.stdout)
 
 
-@cli.command(
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-    epilog=_TARGET_HELP,
-)
+@program_command("stalls")
 @click.option(
     "--threshold",
     default="100ms",
     show_default=True,
     help="Report the loop blocked longer than this (e.g. 50ms).",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the stalls as JSON (the program's stdout goes to stderr).",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write the JSON report to this file.",
-)
-@click.argument("target", nargs=-1, type=click.UNPROCESSED, metavar="TARGET...")
 def watch(threshold: str, as_json: bool, output: str | None, target: tuple[str, ...]) -> None:
     """Run a program and report every stall of its event loops: where, how long,
     and whether it was CPU work or a blocking call.

@@ -19,9 +19,14 @@ VERDICTS: tuple[str, ...] = ("cpu-bound", "io-bound", "mixed")
 MAX_SITES = 40
 
 
+def active_of(seconds: dict[str, float]) -> float:
+    """Seconds of non-idle time."""
+    return sum(seconds.get(c.value, 0.0) for c in BREAKDOWN_CATEGORIES)
+
+
 def breakdown_of(seconds: dict[str, float]) -> dict[str, float]:
     """Fractions of non-idle time per category; they sum to 1 (all 0 when no time)."""
-    total = sum(seconds.get(c.value, 0.0) for c in BREAKDOWN_CATEGORIES)
+    total = active_of(seconds)
     if total <= 0:
         return {c.value: 0.0 for c in BREAKDOWN_CATEGORIES}
     return {c.value: seconds.get(c.value, 0.0) / total for c in BREAKDOWN_CATEGORIES}
@@ -41,7 +46,7 @@ class ThreadProfile:
 
     @property
     def active_s(self) -> float:
-        return sum(self.seconds.get(c.value, 0.0) for c in BREAKDOWN_CATEGORIES)
+        return active_of(self.seconds)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,7 +157,7 @@ class Profile:
 
     @property
     def active_s(self) -> float:
-        return sum(self.seconds.get(c.value, 0.0) for c in BREAKDOWN_CATEGORIES)
+        return active_of(self.seconds)
 
     def sites_for(self, category: str) -> list[SiteProfile]:
         return [s for s in self.sites if s.category == category]
@@ -283,7 +288,7 @@ def summarize(
         if thread.active_s > 0 or by_cat["idle"] > 0:
             threads.append(thread)
     threads.sort(key=lambda t: (t.pid != main_pid, -t.active_s))
-    active = sum(seconds[c.value] for c in BREAKDOWN_CATEGORIES) or 1.0
+    active = active_of(seconds) or 1.0
     sites = [
         SiteProfile(site.file, site.line, site.function, cat.value, secs, secs / active)
         for (site, cat), secs in tally.sites.items()
