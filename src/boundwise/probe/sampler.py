@@ -113,7 +113,6 @@ class Sampler:
         self.tally = Tally()
         self.pid = os.getpid()
         self._tracks: dict[int, _Track] = {}
-        self._by_ident: dict[int, _Track] = {}
         self._workers: dict[int, _Worker] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -223,7 +222,6 @@ class Sampler:
                 self._tracks[tid] = track
             track.ident = thread.ident
             track.totals.name = thread.name
-            self._by_ident[thread.ident] = track
             self._known_idents.add(thread.ident)
 
     def _native_threads(self) -> None:
@@ -329,8 +327,7 @@ class Sampler:
         if track.files is not None:
             track.files.close()
         self._tracks.pop(track.tid, None)
-        if track.ident is not None and self._by_ident.get(track.ident) is track:
-            del self._by_ident[track.ident]
+        if track.ident is not None:
             self._known_idents.discard(track.ident)
 
     def _runs_without_gil(self, track: _Track) -> bool:

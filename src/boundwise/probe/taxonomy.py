@@ -32,14 +32,6 @@ BREAKDOWN_CATEGORIES: tuple[Category, ...] = (
     Category.OTHER,
 )
 
-#: Waits that another execution model can overlap with other work.
-OVERLAPPABLE_WAITS: tuple[Category, ...] = (
-    Category.NETWORK,
-    Category.DISK,
-    Category.SLEEP,
-    Category.SUBPROCESS,
-)
-
 DESCRIPTIONS: dict[Category, str] = {
     Category.CPU: "executing (Python or native code)",
     Category.NETWORK: "waiting on sockets, DNS or an event loop with pending I/O",
