@@ -12,11 +12,11 @@ theirs: they are measured from the kernel only, without call sites.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
-import shutil
 import sys
-import tempfile
+import time
 from typing import Any
 
 from .frames import Site
@@ -31,7 +31,9 @@ _hook_installed = False
 def begin(interval: float) -> None:
     """Have workers forked from now on record their call sites."""
     global _session_dir, _interval, _hook_installed
-    _session_dir = tempfile.mkdtemp(prefix="boundwise-workers-")
+    # Only named here: a worker creates it. Most programs never fork one.
+    base = os.environ.get("TMPDIR") or "/tmp"
+    _session_dir = os.path.join(base, f"boundwise-workers-{os.getpid()}-{time.monotonic_ns()}")
     _interval = interval
     if not _hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_start_in_child)
@@ -49,12 +51,17 @@ def end(tally: Tally) -> None:
     if directory is None:
         return
     try:
-        for name in os.listdir(directory):
-            if name.endswith(".json") and name[:-5].isdigit():
-                rows = _load(os.path.join(directory, name))
-                _merge(int(name[:-5]), rows, tally)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        names = os.listdir(directory)
+    except OSError:
+        return  # no worker was forked
+    for name in names:
+        path = os.path.join(directory, name)
+        if name.endswith(".json") and name[:-5].isdigit():
+            _merge(int(name[:-5]), _load(path), tally)
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)
 
 
 def _load(path: str) -> list[list[Any]]:
@@ -87,6 +94,7 @@ def _start_in_child() -> None:
     from .sampler import Sampler  # here, not at import: the sampler imports us
 
     sampler = Sampler(_interval, find_workers=False)
+    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{os.getpid()}.json")
 
     def flush() -> None:
