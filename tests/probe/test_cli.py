@@ -216,3 +216,28 @@ def test_main_module_entry_point_matches_console_script(tmp_path: Path):
         pytest.skip("console script not installed in this environment")
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and "0.1.0" in proc.stdout
+
+
+def test_waiting_on_standard_input_is_not_a_child_process(tmp_path):
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "boundwise",
+            "profile",
+            "--json",
+            "-c",
+            "import sys; sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(0.8)
+    out, err = proc.communicate("data\n", timeout=30)
+    assert proc.returncode == 0, err
+    breakdown = json.loads(out)["breakdown"]
+    assert breakdown["other"] > 0.8, breakdown
+    assert breakdown["subprocess"] < 0.05

@@ -209,6 +209,13 @@ class Classifier:
             return self._multiplex(frame, thread_key), call
         if state.fd_kind:
             detail = f"{call} on {state.fd_kind}"
+            if state.arg0 <= 2 and state.fd_kind in ("pipe", "tty"):
+                # Standard input or output: the program waits on whoever is at the
+                # other end of its pipeline or terminal, not on a child of its own.
+                return (
+                    Category.OTHER,
+                    f"{call} on standard {'input' if state.arg0 == 0 else 'output'}",
+                )
             if state.fd_kind == "pipe" and _in_modules(
                 frame, ("multiprocessing", "concurrent.futures")
             ):
