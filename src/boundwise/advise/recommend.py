@@ -73,8 +73,10 @@ def _pct(x: float) -> str:
 
 
 def _top(profile: Profile, category: str) -> str:
+    """The call site that drove a category, when one did: a line holding a tiny
+    share of it (the time was in library code on threads of its own) is not named."""
     sites: list[SiteProfile] = profile.sites_for(category)
-    if not sites:
+    if not sites or sites[0].fraction < 0.2 * profile.breakdown.get(category, 0.0):
         return ""
     s = sites[0]
     return f" (top: {s.location} in {s.function}, {_pct(s.fraction)} of thread time)"

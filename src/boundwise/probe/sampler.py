@@ -118,6 +118,7 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._own_tid = 0
         self._known_idents: set[int] = set()
+        self._native_candidates: set[int] = set()
         """Python threads already tracked (and the sampler itself)."""
         self._last_housekeeping = 0.0
         self._hold_ns = 0
@@ -230,9 +231,11 @@ class Sampler:
             tids = [int(t) for t in os.listdir(f"/proc/{self.pid}/task")]
         except OSError:
             return
-        for tid in tids:
-            if tid in self._tracks or tid == self._own_tid:
-                continue
+        unknown = {tid for tid in tids if tid not in self._tracks and tid != self._own_tid}
+        # A thread seen once may be a Python thread that threading has not listed
+        # yet: wait for a second look before calling it native.
+        candidates, self._native_candidates = unknown & self._native_candidates, unknown
+        for tid in candidates:
             files = TaskFiles(self.pid, tid, self.source == "syscall")
             name = files.comm() or f"thread-{tid}"
             totals = self.tally.thread(self.pid, tid, f"{name} (native)")

@@ -133,8 +133,10 @@ def _mini(breakdown: dict[str, float]) -> Text:
 
 def _threads(p: Profile) -> Table:
     table = Table(title="Threads", title_justify="left", box=None, header_style="bold")
-    for col in ("thread", "pid", "active s", "idle s", "breakdown"):
-        table.add_column(col, justify="right" if col.endswith("s") and col != "thread" else "left")
+    table.add_column("thread", no_wrap=True, max_width=32, overflow="ellipsis")
+    for col in ("pid", "active s", "idle s"):
+        table.add_column(col, justify="right")
+    table.add_column("breakdown")
     rows = [t for t in p.threads if t.active_s > 0.001] or p.threads
     for t in rows[:MAX_THREAD_ROWS]:
         table.add_row(
