@@ -223,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="boundwise", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:  # plain `boundwise`: the help
+        click.echo(exc.format_message())
+        sys.exit(0)
     except click.UsageError as exc:
         hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
         click.echo(f"boundwise: error: {exc.format_message()}{hint}", err=True)
