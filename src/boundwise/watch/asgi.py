@@ -297,8 +297,12 @@ class WatchMiddleware:
         if dog is not None:
             dog.stop()
         self._watchdog = Watchdog(
-            self.threshold, loop=loop, on_stall=self._on_stall, log=self.log_stalls,
-            context=self._context, split_contexts=True,
+            self.threshold,
+            loop=loop,
+            on_stall=self._on_stall,
+            log=self.log_stalls,
+            context=self._context,
+            split_contexts=True,
         ).start()
 
     def _context(self) -> str:
@@ -380,7 +384,7 @@ def route_of(scope: Scope) -> tuple[str, str]:
         path = scope.get("path", "")
         root = scope.get("root_path", "")
         if root and path.startswith(root):
-            path = path[len(root):] or "/"
+            path = path[len(root) :] or "/"
     endpoint = scope.get("endpoint")
     kind = "async"
     if endpoint is not None:
@@ -431,9 +435,13 @@ def report_endpoint(app: Any = None) -> ASGIApp:
             body, ctype = str(rep).encode(), b"text/plain; charset=utf-8"
         else:
             body, ctype = json.dumps(rep.to_dict(), indent=2).encode(), b"application/json"
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", ctype),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return endpoint

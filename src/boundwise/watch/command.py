@@ -148,7 +148,10 @@ def run_watch(
     finally:
         stalls = hook.uninstall()
     doc = to_json_doc(
-        stalls, target=str(program), exit_code=status, threshold_s=threshold_s,
+        stalls,
+        target=str(program),
+        exit_code=status,
+        threshold_s=threshold_s,
         loops=hook.loops,
     )
     if output is not None:

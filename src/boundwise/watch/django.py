@@ -48,8 +48,13 @@ class WatchMiddleware:
         finally:
             wall, cpu = timer.stop()
             _collector.add_request(
-                _route(request), kind="wsgi", wall_s=wall, thread_wall_s=wall,
-                thread_cpu_s=cpu, waits=timer.waits, error=error,
+                _route(request),
+                kind="wsgi",
+                wall_s=wall,
+                thread_wall_s=wall,
+                thread_cpu_s=cpu,
+                waits=timer.waits,
+                error=error,
             )
 
 

@@ -90,12 +90,15 @@ class EndpointStats:
         if self.route.startswith("("):  # stalls that belong to no endpoint
             ms = self.blocked_s * 1000
             if self.stalls and "GIL" in self.route:
-                return (f"the loop waited {ms:.0f} ms in all for the GIL held by worker threads "
-                        "— move their CPU work to a process pool")
+                return (
+                    f"the loop waited {ms:.0f} ms in all for the GIL held by worker threads "
+                    "— move their CPU work to a process pool"
+                )
             site = self.top_site
             if site is not None and site.file:
-                return (f"the loop blocked {ms:.0f} ms outside requests at {site} — "
-                        + advice_for(site.call, site.category))
+                return f"the loop blocked {ms:.0f} ms outside requests at {site} — " + advice_for(
+                    site.call, site.category
+                )
             return f"the loop blocked {ms:.0f} ms outside requests"
         if self.thread_wall_s > 0 and self.kind != "async":
             # A def endpoint's stalls are the loop waiting for the GIL its threads hold.
@@ -128,21 +131,29 @@ class EndpointStats:
         wait = self.main_wait
         if wait_share >= 0.5 and wait is not None:
             if wait is Category.NETWORK:
-                return (f"{label} spends {pct} waiting on the network — it would serve "
-                        "more as `async def` with an async client")
+                return (
+                    f"{label} spends {pct} waiting on the network — it would serve "
+                    "more as `async def` with an async client"
+                )
             if wait is Category.SLEEP:
-                return (f"{label} spends {pct} sleeping — as `async def` with "
-                        "`await asyncio.sleep` it would hold no thread")
+                return (
+                    f"{label} spends {pct} sleeping — as `async def` with "
+                    "`await asyncio.sleep` it would hold no thread"
+                )
             if wait is Category.SUBPROCESS:
-                return (f"{label} spends {pct} waiting on a child process — "
-                        "`asyncio.create_subprocess_exec` in an `async def` holds no thread")
+                return (
+                    f"{label} spends {pct} waiting on a child process — "
+                    "`asyncio.create_subprocess_exec` in an `async def` holds no thread"
+                )
             if wait is Category.LOCK:
                 return f"{label} spends {pct} waiting on a lock — contention limits it"
             return f"{label} spends {pct} waiting ({wait}) — fine in threads"
         if busy_share >= 0.5:
             cpu = self.thread_cpu_s / self.thread_wall_s if self.thread_wall_s else 0.0
-            return (f"{label} is CPU-bound ({cpu:.0%} on CPU, the rest mostly waiting for "
-                    "the GIL) — threads share the GIL: offload the work to a process pool")
+            return (
+                f"{label} is CPU-bound ({cpu:.0%} on CPU, the rest mostly waiting for "
+                "the GIL) — threads share the GIL: offload the work to a process pool"
+            )
         return "ok"
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,9 +175,14 @@ class EndpointStats:
             "thread_wall_s": round(self.thread_wall_s, 6),
             "thread_cpu_s": round(self.thread_cpu_s, 6),
             "waits": {str(c): n for c, n in self.waits.most_common()},
-            "block_site": None if site is None else {
-                "file": display_path(site.file), "line": site.line, "function": site.function,
-                "call": site.call, "category": str(site.category),
+            "block_site": None
+            if site is None
+            else {
+                "file": display_path(site.file),
+                "line": site.line,
+                "function": site.function,
+                "call": site.call,
+                "category": str(site.category),
             },
             "advice": self.advice(),
         }
@@ -194,17 +210,30 @@ class EndpointReport:
 
     def table(self) -> Table:
         table = Table(title="boundwise: per-endpoint loop and thread time", title_justify="left")
-        for name in ("route", "kind", "reqs", "mean ms", "loop CPU ms", "blocked ms/call",
-                     "thread CPU %", "advice"):
+        for name in (
+            "route",
+            "kind",
+            "reqs",
+            "mean ms",
+            "loop CPU ms",
+            "blocked ms/call",
+            "thread CPU %",
+            "advice",
+        ):
             left = name in ("route", "kind", "advice")
             table.add_column(name, justify="left" if left else "right", overflow="fold")
         for e in self.endpoints:
             n = e.requests or 1
             cpu_pct = f"{e.thread_cpu_s / e.thread_wall_s:.0%}" if e.thread_wall_s else "-"
             table.add_row(
-                e.route, e.kind, str(e.requests), f"{e.wall_s / n * 1000:.1f}",
-                f"{e.loop_cpu_s / n * 1000:.2f}", f"{e.blocked_per_call_s * 1000:.0f}",
-                cpu_pct, e.advice(),
+                e.route,
+                e.kind,
+                str(e.requests),
+                f"{e.wall_s / n * 1000:.1f}",
+                f"{e.loop_cpu_s / n * 1000:.2f}",
+                f"{e.blocked_per_call_s * 1000:.0f}",
+                cpu_pct,
+                e.advice(),
             )
         return table
 
@@ -212,8 +241,9 @@ class EndpointReport:
         return self.table()
 
     def __str__(self) -> str:
-        console = Console(width=160, no_color=True, color_system=None, record=True,
-                          file=io.StringIO())
+        console = Console(
+            width=160, no_color=True, color_system=None, record=True, file=io.StringIO()
+        )
         console.print(self.table())
         return console.export_text().rstrip()
 
@@ -301,7 +331,17 @@ class Collector:
 
 def _copy(s: EndpointStats) -> EndpointStats:
     return EndpointStats(
-        s.route, s.kind, s.requests, s.errors, s.wall_s, s.loop_cpu_s, s.loop_held_s,
-        s.blocked_s, s.stalls, s.thread_wall_s, s.thread_cpu_s, Counter(s.waits),
+        s.route,
+        s.kind,
+        s.requests,
+        s.errors,
+        s.wall_s,
+        s.loop_cpu_s,
+        s.loop_held_s,
+        s.blocked_s,
+        s.stalls,
+        s.thread_wall_s,
+        s.thread_cpu_s,
+        Counter(s.waits),
         dict(s.sites),
     )

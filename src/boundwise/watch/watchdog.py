@@ -296,7 +296,8 @@ class Watchdog:
                 # it ran native code holding the GIL (not a busy machine delaying us).
                 held = (
                     now - expected > held_ns
-                    and cpu_now is not None and cpu_prev is not None
+                    and cpu_now is not None
+                    and cpu_prev is not None
                     and cpu_now - cpu_prev > (now - cpu_prev_at) // 2
                 )
                 cpu_prev, cpu_prev_at = cpu_now, now

@@ -76,8 +76,13 @@ class WatchMiddleware:
             environ.get("PATH_INFO") or "/"
         )
         self.collector.add_request(
-            route, kind="wsgi", wall_s=wall, thread_wall_s=wall, thread_cpu_s=cpu,
-            waits=timer.waits, error=error,
+            route,
+            kind="wsgi",
+            wall_s=wall,
+            thread_wall_s=wall,
+            thread_cpu_s=cpu,
+            waits=timer.waits,
+            error=error,
         )
 
     def report(self) -> EndpointReport:
