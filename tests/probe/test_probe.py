@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -111,6 +113,39 @@ def test_single_thread_cpu_is_not_gil_wait_for_the_sampler():
     assert p.breakdown["gil"] < 0.03
     assert p.observer_s > 0  # measured and taken out, not hidden
     assert p.recommendation is not None and p.recommendation.model == "processes"
+
+
+def test_waiting_for_a_busy_core_is_left_out():
+    # Two busy programs share one core with the measured thread: it runs a third
+    # of the time and waits in the run queue the rest, which is not its own wait.
+    core = min(os.sched_getaffinity(0))
+    hogs = [
+        subprocess.Popen(
+            [sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{core}}})\nwhile 1: pass"]
+        )
+        for _ in range(2)
+    ]
+    try:
+        time.sleep(0.2)
+
+        def work() -> None:
+            os.sched_setaffinity(0, {core})
+            spin(0.15)  # about 0.45 s of wall time
+            time.sleep(0.3)
+
+        with boundwise.profile() as p:
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    # 0.15 s on a core, 0.3 s asleep; the run queue would make it 60% CPU.
+    assert 0.2 < p.breakdown["cpu"] < 0.45, p.breakdown
+    assert p.breakdown["sleep"] > 0.5, p.breakdown
+    assert p.runqueue_s > 0.15, p.runqueue_s
+    assert any("busy" in note for note in p.notes)
 
 
 def test_idle_pool_workers_and_waiting_on_futures_are_not_waiting():

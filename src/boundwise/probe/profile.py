@@ -141,6 +141,8 @@ class Profile:
     """Work done while other threads queued on a lock: it runs one thread at a time."""
     observer_s: float = 0.0
     """Time the program waited for the GIL because the sampler held it (not counted)."""
+    runqueue_s: float = 0.0
+    """Time runnable threads waited for a free core (not counted)."""
     threads: list[ThreadProfile] = field(default_factory=list)
     sites: list[SiteProfile] = field(default_factory=list)
     processes: list[ProcessProfile] = field(default_factory=list)
@@ -179,6 +181,7 @@ class Profile:
             else 0.0,
             "serial_s": round(self.serial_s, 4),
             "observer_s": round(self.observer_s, 4),
+            "runqueue_s": round(self.runqueue_s, 4),
             "threads": [t.to_dict() for t in self.threads],
             "sites": [s.to_dict() for s in self.sites],
             "processes": [p.to_dict() for p in self.processes],
@@ -216,6 +219,7 @@ class Profile:
             native_cpu_s=float(data.get("cpu_native_fraction", 0.0)) * cpu,
             serial_s=float(data.get("serial_s", 0.0)),
             observer_s=float(data.get("observer_s", 0.0)),
+            runqueue_s=float(data.get("runqueue_s", 0.0)),
             threads=[
                 ThreadProfile(
                     t["name"],
@@ -311,6 +315,12 @@ def summarize(
             "kernel thread states (/proc wchan, syscall) were not readable: "
             "waits were classified from Python stacks only"
         )
+    active = active_of(seconds)
+    if tally.runqueue_s > 0.1 * (active + tally.runqueue_s):
+        notes.append(
+            f"the machine was busy: runnable threads waited {tally.runqueue_s:.2f} s for a "
+            "free core, left out of the breakdown"
+        )
     return Profile(
         target=target,
         exit_code=exit_code,
@@ -323,6 +333,7 @@ def summarize(
         native_cpu_s=seconds["cpu"] * _native_share(tally),
         serial_s=tally.serial_s,
         observer_s=tally.observer_s,
+        runqueue_s=tally.runqueue_s,
         threads=threads,
         sites=sites[:MAX_SITES],
         processes=processes,

@@ -416,21 +416,26 @@ class Sampler:
         if moved is None and track.run_ns < 0:
             return
         tally = self.tally
-        cpu = 0.0
+        cpu = queued = 0.0
         if moved is not None:
             run, delay = moved
             if track.run_ns < 0:
                 track.run_ns, track.delay_ns = run, delay
                 if track.fresh:
                     # It started during the interval: on average, halfway through it.
-                    started = (run + delay) / 1e9
+                    started, queued = run / 1e9, delay / 1e9
                     track.totals.add(Category.CPU, started)
-                    self._account_off(track, max(0.0, seconds / 2 - started), track.category, lone)
+                    tally.runqueue_s += queued
+                    off = max(0.0, seconds / 2 - started - queued)
+                    self._account_off(track, off, track.category, lone)
                 return
-            # Runnable but waiting for a core (delay) is CPU demand too.
-            cpu = min(seconds, (run - track.run_ns + delay - track.delay_ns) / 1e9)
+            cpu = min(seconds, (run - track.run_ns) / 1e9)
+            # Runnable but waiting for a core: the machine was busy. Neither
+            # running nor waiting on anything of the program's own, so left out.
+            queued = min(seconds - cpu, (delay - track.delay_ns) / 1e9)
+            tally.runqueue_s += queued
             track.run_ns, track.delay_ns = run, delay
-        category = self._account_off(track, max(0.0, seconds - cpu), track.category, lone)
+        category = self._account_off(track, max(0.0, seconds - cpu - queued), track.category, lone)
         totals = track.totals
         totals.add(Category.CPU, cpu)
         if track.cpu_as is not Category.CPU:

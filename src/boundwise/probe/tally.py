@@ -59,6 +59,8 @@ class Tally:
     readings: int = 0
     rounds: int = 0
     observer_s: float = 0.0
+    runqueue_s: float = 0.0
+    """Time runnable threads waited for a free core."""
     native_cpu_s: float = 0.0
     """CPU seen running while the sampler held the GIL: native code."""
     python_cpu_s: float = 0.0
