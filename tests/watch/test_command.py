@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PROGRAM = '''
+PROGRAM = """
 import asyncio, sys, time
 
 async def handler(i):
@@ -27,25 +27,34 @@ if "--uvloop" in sys.argv:
 else:
     asyncio.run(main())
     asyncio.run(main())
-'''
+"""
 
-CLEAN = '''
+CLEAN = """
 import asyncio
 
 async def main():
     await asyncio.gather(*(asyncio.sleep(0.01 * i) for i in range(30)))
 
 asyncio.run(main())
-'''
+"""
 
 
-def watch(tmp_path: Path, kind: str, target: str, *args: str, json_out: bool = True,
-          output: str | None = None) -> subprocess.CompletedProcess[str]:
-    call = (f"from boundwise.watch.command import run_watch; import sys; "
-            f"sys.exit(run_watch({kind!r}, {target!r}, {list(args)!r}, 0.05, {json_out!r}, "
-            f"{output!r}))")
-    return subprocess.run([sys.executable, "-c", call], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+def watch(
+    tmp_path: Path,
+    kind: str,
+    target: str,
+    *args: str,
+    json_out: bool = True,
+    output: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    call = (
+        f"from boundwise.watch.command import run_watch; import sys; "
+        f"sys.exit(run_watch({kind!r}, {target!r}, {list(args)!r}, 0.05, {json_out!r}, "
+        f"{output!r}))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", call], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.fixture
@@ -96,7 +105,7 @@ def test_module_target_and_no_false_alarm(tmp_path: Path) -> None:
 
 def test_bad_target_and_failing_program(tmp_path: Path) -> None:
     missing = watch(tmp_path, "script", "nope.py")
-    assert missing.returncode == 2 and "boundwise watch: error:" in missing.stderr
+    assert missing.returncode == 2 and "boundwise: error:" in missing.stderr
     assert "Traceback" not in missing.stderr
     (tmp_path / "fails.py").write_text("raise SystemExit(3)\n")
     failed = watch(tmp_path, "script", "fails.py")

@@ -27,6 +27,7 @@ def _library_prefixes() -> tuple[str, ...]:
 
 
 _LIBRARY_PREFIXES: Final = _library_prefixes()
+_PACKAGE_PREFIX: Final = os.path.normcase(_PACKAGE_DIR) + os.sep
 _user_cache: dict[CodeType, bool] = {}
 
 
@@ -102,6 +103,9 @@ def module_of(code: CodeType) -> str:
     name = ""
     for prefix in _LIBRARY_PREFIXES:
         if path.startswith(prefix):
+            # boundwise itself may live outside site-packages (an editable install).
+            if prefix == _PACKAGE_PREFIX:
+                prefix = os.path.dirname(_PACKAGE_DIR) + os.sep
             rel = path[len(prefix) :]
             rel = rel.removesuffix(".py").removesuffix(os.sep + "__init__")
             name = rel.replace(os.sep, ".")
@@ -120,12 +124,12 @@ def stack(frame: FrameType | None, limit: int = 64) -> list[Site]:
     while frame is not None and len(frames) < limit:
         frames.append(frame)
         frame = frame.f_back
-    while frames and module_of(frames[-1].f_code).startswith(_HARNESS):
+    while frames and module_of(frames[-1].f_code).partition(".")[0] in _HARNESS:
         frames.pop()
     return [frame_site(f) for f in frames]
 
 
-_HARNESS: Final = ("boundwise", "click", "runpy", "bin.")
+_HARNESS: Final = frozenset({"boundwise", "click", "runpy"})
 
 
 _callee_cache: dict[CodeType, dict[int, str]] = {}

@@ -119,17 +119,17 @@ def run_watch(
     """
     err = Console(stderr=True, highlight=False)
     if target_kind not in ("script", "module", "code"):
-        err.print(f"boundwise watch: error: unknown target kind {target_kind!r}")
+        err.print(f"boundwise: error: unknown target kind {target_kind!r}")
         return 2
     if threshold_s <= 0:
-        err.print("boundwise watch: error: the threshold must be positive")
+        err.print("boundwise: error: the threshold must be positive")
         return 2
     kind: Kind = target_kind  # type: ignore[assignment]
     program = Target(kind, target, list(args))
     try:
         program.prepare()
     except TargetError as exc:
-        err.print(f"boundwise watch: error: {exc}")
+        err.print(f"boundwise: error: {exc}")
         return 2
     quiet = json_out and output is None
 
@@ -160,7 +160,7 @@ def run_watch(
                 json.dump(doc, f, indent=2)
                 f.write("\n")
         except OSError as exc:
-            err.print(f"boundwise watch: error: cannot write {output!r}: {exc.strerror}")
+            err.print(f"boundwise: error: cannot write {output!r}: {exc.strerror}")
             return 2
     if json_out and output is None:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
@@ -171,11 +171,13 @@ def run_watch(
             err.print(
                 f"boundwise watch: {len(stalls)} event-loop stall(s) over "
                 f"{threshold_s * 1000:g} ms, {total:.0f} ms blocked in all "
-                f"({hook.loops} loop(s) watched)"
+                f"({hook.loops} loop(s) watched)",
+                soft_wrap=True,
             )
         else:
             err.print(
                 f"boundwise watch: no event-loop stall over {threshold_s * 1000:g} ms "
-                f"({hook.loops} loop(s) watched)"
+                f"({hook.loops} loop(s) watched)",
+                soft_wrap=True,
             )
     return 0 if status == 0 else 1
