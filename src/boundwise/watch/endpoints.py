@@ -255,6 +255,8 @@ class Collector:
         self.threshold = threshold
         self._lock = threading.Lock()
         self._stats: dict[str, EndpointStats] = {}
+        self.generation = 0
+        """Counts resets: figures handed out by :meth:`stats` before one are stale."""
 
     def _get(self, route: str, kind: str) -> EndpointStats:
         stats = self._stats.get(route)
@@ -263,6 +265,23 @@ class Collector:
         elif kind not in ("async", "-") and stats.kind == "async":
             stats.kind = kind
         return stats
+
+    def stats(self, route: str, kind: str) -> EndpointStats:
+        """The figures of a route, to add to with :meth:`add_loop_request`."""
+        with self._lock:
+            return self._get(route, kind)
+
+    def add_loop_request(
+        self, s: EndpointStats, wall_ns: int, cpu_ns: int, held_ns: int, error: bool
+    ) -> None:
+        """A request that ran only on the loop and never blocked it: the common case,
+        kept cheap (every served request pays for it)."""
+        with self._lock:
+            s.requests += 1
+            s.errors += error
+            s.wall_s += wall_ns / 1e9
+            s.loop_cpu_s += cpu_ns / 1e9
+            s.loop_held_s += held_ns / 1e9
 
     def add_request(
         self,
@@ -327,6 +346,7 @@ class Collector:
     def reset(self) -> None:
         with self._lock:
             self._stats.clear()
+            self.generation += 1
 
 
 def _copy(s: EndpointStats) -> EndpointStats:
