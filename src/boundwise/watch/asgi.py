@@ -26,7 +26,7 @@ import types
 import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
-from typing import Any
+from typing import Any, Final
 
 from boundwise.probe.clock import thread_cpu_ns, wall_ns
 from boundwise.probe.taxonomy import Category
@@ -76,6 +76,18 @@ class _Route:
         self.held_ns = 0
 
 
+class _Path:
+    """What earlier requests to a path showed."""
+
+    __slots__ = ("measured", "threads")
+
+    def __init__(self) -> None:
+        self.measured = 0
+        """Requests whose loop CPU was measured."""
+        self.threads = True
+        """Whether its work may go to threads (until a request shows otherwise)."""
+
+
 class _Request:
     """Figures of one request in flight."""
 
@@ -86,6 +98,7 @@ class _Request:
         "id",
         "loop_cpu_ns",
         "loop_held_ns",
+        "path",
         "scope",
         "stalls",
         "thread_cpu_ns",
@@ -97,6 +110,7 @@ class _Request:
         self.id = next(_ids)
         self.scope = scope
         self.cpu_sampled = False
+        self.path = _NO_PATH
         self.loop_cpu_ns = 0
         self.loop_held_ns = 0
         self.blocked_ns = 0
@@ -128,6 +142,8 @@ class _Request:
 
         return timed
 
+
+_NO_PATH: Final = _Path()
 
 # Reading a thread's CPU clock is a system call (about 0.6 µs here, two per step):
 # it is read on every step of the first _CPU_SAMPLE requests of each path and then of
@@ -236,11 +252,12 @@ class WatchMiddleware:
         """The last request with a step longer than the threshold: a stall sampled
         just after that step (native code kept the sampler from the GIL) is its."""
         self._watchdog: Watchdog | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_ident = 0
         self._recent: OrderedDict[int, tuple[_Request, str]] = OrderedDict()
         self._inflight: dict[int, _Request] = {}
         self._routes: dict[object, _Route] = {}
-        self._cpu_measured: dict[Any, int] = {}
-        """Requests per path whose CPU was measured, up to ``_CPU_SAMPLE``."""
+        self._paths: dict[Any, _Path] = {}
         self._lock = threading.Lock()
         self._seen_app = False
         _registry[app] = self
@@ -259,17 +276,25 @@ class WatchMiddleware:
         if not self._seen_app and "app" in scope:
             self._seen_app = True
             _registry.setdefault(scope["app"], self)
-        dog = self._watchdog
-        if dog is None or dog.loop is not asyncio.get_running_loop() or not dog.running:
+        # Cheaper than asking asyncio for the running loop: the loop watched runs in
+        # this thread and is running, or the request runs on a new loop.
+        loop = self._loop
+        if loop is None or threading.get_ident() != self._loop_ident or not loop.is_running():
             self._start_watchdog()
         request = _Request(scope)
         path = scope.get("path")
-        measured = self._cpu_measured.get(path, 0)
-        if measured < _CPU_SAMPLE or request.id % _CPU_SAMPLE == 0:
+        seen = self._paths.get(path)
+        if seen is None:
+            seen = _Path()
+            if len(self._paths) < 4096:  # paths are unbounded (/items/1, /items/2...)
+                self._paths[path] = seen
+        request.path = seen
+        if seen.measured < _CPU_SAMPLE or request.id % _CPU_SAMPLE == 0:
             request.cpu_sampled = True
-            if measured < _CPU_SAMPLE and len(self._cpu_measured) < 4096:
-                self._cpu_measured[path] = measured + 1
-        token = _current.set(request)
+            seen.measured += 1
+        # Setting a context variable makes every context-variable read that follows
+        # slower (the caches are per context): only where work may go to threads.
+        token = _current.set(request) if seen.threads or request.cpu_sampled else None
         self._inflight[request.id] = request
         started = wall_ns()
         error = False
@@ -279,7 +304,8 @@ class WatchMiddleware:
             error = True
             raise
         finally:
-            _current.reset(token)
+            if token is not None:
+                _current.reset(token)
             self._inflight.pop(request.id, None)
             self._finish(scope, request, wall_ns() - started, error)
 
@@ -287,6 +313,7 @@ class WatchMiddleware:
         if _SKIP in scope:
             return  # the report endpoint's own requests
         entry = self._entry(scope)
+        request.path.threads = entry.kind == "sync" or request.thread_wall_ns > 0
         held = request.loop_held_ns
         if request.cpu_sampled:
             entry.cpu_ns += request.loop_cpu_ns
@@ -345,11 +372,16 @@ class WatchMiddleware:
 
     def _start_watchdog(self) -> None:
         """Watch the running loop (the first request, or a new loop)."""
-        if self._watchdog is not None:
-            self._watchdog.stop()
+        loop = asyncio.get_running_loop()
+        dog = self._watchdog
+        if dog is not None and dog.loop is loop and dog.running:
+            return
+        if dog is not None:
+            dog.stop()
+        self._loop, self._loop_ident = loop, threading.get_ident()
         self._watchdog = Watchdog(
             self.threshold,
-            loop=asyncio.get_running_loop(),
+            loop=loop,
             on_stall=self._on_stall,
             log=self.log_stalls,
             context=self._context,
@@ -416,6 +448,7 @@ class WatchMiddleware:
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
+            self._loop = None
         if self.log_report:
             rep = self.report()
             if rep.endpoints:
