@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import concurrent.futures
 import hashlib
@@ -146,6 +147,29 @@ def test_waiting_for_a_busy_core_is_left_out():
     assert p.breakdown["sleep"] > 0.5, p.breakdown
     assert p.runqueue_s > 0.15, p.runqueue_s
     assert any("busy" in note for note in p.notes)
+
+
+def test_cpu_a_thread_used_before_the_profile_is_not_counted():
+    # A thread threading does not list (as C libraries start them) that worked
+    # before the profile began and is parked during it.
+    parked = _thread.allocate_lock()
+    parked.acquire()
+    busy = threading.Event()
+
+    def work() -> None:
+        spin(0.3)
+        busy.set()
+        parked.acquire()
+
+    _thread.start_new_thread(work, ())
+    assert busy.wait(10)
+    try:
+        with boundwise.profile() as p:
+            time.sleep(0.4)
+    finally:
+        parked.release()
+    assert p.breakdown["sleep"] > 0.9, p.breakdown
+    assert p.seconds["cpu"] < 0.05, p.seconds
 
 
 def test_idle_pool_workers_and_waiting_on_futures_are_not_waiting():

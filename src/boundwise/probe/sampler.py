@@ -119,6 +119,7 @@ class Sampler:
         self._own_tid = 0
         self._known_idents: set[int] = set()
         self._native_candidates: set[int] = set()
+        self._present_at_start: set[int] = set()
         """Python threads already tracked (and the sampler itself)."""
         self._last_housekeeping = 0.0
         self._hold_ns = 0
@@ -232,6 +233,8 @@ class Sampler:
         except OSError:
             return
         unknown = {tid for tid in tids if tid not in self._tracks and tid != self._own_tid}
+        if self.tally.rounds == 0:
+            self._present_at_start = unknown
         # A thread seen once may be a Python thread that threading has not listed
         # yet: wait for a second look before calling it native.
         candidates, self._native_candidates = unknown & self._native_candidates, unknown
@@ -239,7 +242,9 @@ class Sampler:
             files = TaskFiles(self.pid, tid, self.source == "syscall")
             name = files.comm() or f"thread-{tid}"
             totals = self.tally.thread(self.pid, tid, f"{name} (native)")
-            self._tracks[tid] = _Track(self.pid, tid, files, totals, fresh=self.tally.rounds > 0)
+            # Its CPU since it started counts only if it started while we measured.
+            fresh = tid not in self._present_at_start
+            self._tracks[tid] = _Track(self.pid, tid, files, totals, fresh=fresh)
 
     def _find_workers(self) -> None:
         """Worker processes of ``multiprocessing`` (pools, ProcessPoolExecutor).
