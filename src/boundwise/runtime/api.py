@@ -493,10 +493,14 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._leave()
+        self.close(cancel=exc_type is not None)
+
+    def _leave(self) -> None:
+        """No longer the current runtime of this context."""
         if self._tokens:
             with contextlib.suppress(ValueError):
                 _current.reset(self._tokens.pop())
-        self.close(cancel=exc_type is not None)
 
     async def __aenter__(self) -> Runtime:
         return self.__enter__()
@@ -507,9 +511,7 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tokens:
-            with contextlib.suppress(ValueError):
-                _current.reset(self._tokens.pop())
+        self._leave()
         await asyncio.get_running_loop().run_in_executor(
             None, functools.partial(self.close, cancel=exc_type is not None)
         )

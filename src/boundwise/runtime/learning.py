@@ -129,13 +129,7 @@ class FunctionStats:
         self.samples += 1
         self.cpu_ns += cpu_ns
         self.wall_ns += wall_ns
-        ring = self._ring
-        if len(ring) < RING:
-            ring.append(wall_ns)
-        else:
-            pos = self._ring_pos
-            ring[pos] = wall_ns
-            self._ring_pos = (pos + 1) % RING
+        self._keep_wall(wall_ns)
         ratio = (cpu_ns + ready_ns) / wall_ns if wall_ns > 0 else 0.0
         if ratio > 1.0:
             ratio = 1.0
@@ -189,6 +183,10 @@ class FunctionStats:
         """
         self.samples += 1
         self.wall_ns += wall_ns
+        self._keep_wall(wall_ns)
+
+    def _keep_wall(self, wall_ns: int) -> None:
+        """Keep a call's wall time in the ring the percentiles are read from."""
         ring = self._ring
         if len(ring) < RING:
             ring.append(wall_ns)
