@@ -46,16 +46,7 @@ class WatchMiddleware:
             error = getattr(response, "status_code", 200) >= 500
             return response
         finally:
-            wall, cpu = timer.stop()
-            _collector.add_request(
-                _route(request),
-                kind="wsgi",
-                wall_s=wall,
-                thread_wall_s=wall,
-                thread_cpu_s=cpu,
-                waits=timer.waits,
-                error=error,
-            )
+            timer.record(_collector, _route(request), error)
 
 
 def _route(request: Any) -> str:

@@ -49,6 +49,19 @@ class Timer:
         self._track.__exit__(None, None, None)
         return wall, cpu
 
+    def record(self, collector: Collector, route: str, error: bool) -> None:
+        """Stop, and add the request to ``route``'s figures."""
+        wall, cpu = self.stop()
+        collector.add_request(
+            route,
+            kind="wsgi",
+            wall_s=wall,
+            thread_wall_s=wall,
+            thread_cpu_s=cpu,
+            waits=self.waits,
+            error=error,
+        )
+
 
 class WatchMiddleware:
     """WSGI middleware collecting per-route thread CPU time, waits and advice."""
@@ -71,19 +84,10 @@ class WatchMiddleware:
         return _Body(body, lambda error: self._record(environ, timer, error))
 
     def _record(self, environ: dict[str, Any], timer: Timer, error: bool) -> None:
-        wall, cpu = timer.stop()
         route = environ.get(ROUTE_KEY) or f"{environ.get('REQUEST_METHOD', 'GET')} " + (
             environ.get("PATH_INFO") or "/"
         )
-        self.collector.add_request(
-            route,
-            kind="wsgi",
-            wall_s=wall,
-            thread_wall_s=wall,
-            thread_cpu_s=cpu,
-            waits=timer.waits,
-            error=error,
-        )
+        timer.record(self.collector, route, error)
 
     def report(self) -> EndpointReport:
         return self.collector.report()
