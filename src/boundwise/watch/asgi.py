@@ -88,6 +88,9 @@ class _Path:
         """Whether its work may go to threads (until a request shows otherwise)."""
 
 
+_NO_PATH: Final = _Path()
+
+
 class _Request:
     """Figures of one request in flight."""
 
@@ -142,8 +145,6 @@ class _Request:
 
         return timed
 
-
-_NO_PATH: Final = _Path()
 
 # Reading a thread's CPU clock is a system call (about 0.6 µs here, two per step):
 # it is read on every step of the first _CPU_SAMPLE requests of each path and then of
