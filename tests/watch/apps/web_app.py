@@ -10,13 +10,14 @@ a plain Starlette app; FastAPI otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from servers import slow_upstream
 
 import boundwise.asgi
 
@@ -24,21 +25,9 @@ UPSTREAM_DELAY = 0.08
 PAYLOAD = json.dumps([{"id": i, "tags": ["a", "b", "c"], "v": i * 0.5} for i in range(60_000)])
 
 
-class _Upstream(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        time.sleep(UPSTREAM_DELAY)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-_server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-threading.Thread(target=_server.serve_forever, daemon=True).start()
-UPSTREAM = f"http://127.0.0.1:{_server.server_address[1]}/"
+# The upstream lives as long as the server process (uvicorn runs us from tests/watch).
+_upstream = contextlib.ExitStack()
+UPSTREAM = _upstream.enter_context(slow_upstream(UPSTREAM_DELAY))
 
 
 def burn(seconds: float) -> int:
@@ -80,8 +69,13 @@ def _fastapi() -> Any:
     from fastapi import FastAPI
 
     app = FastAPI()
-    for path, func in (("/cpu", cpu), ("/blocking", blocking), ("/good", good),
-                       ("/sync", sync), ("/sync-cpu", sync_cpu)):
+    for path, func in (
+        ("/cpu", cpu),
+        ("/blocking", blocking),
+        ("/good", good),
+        ("/sync", sync),
+        ("/sync-cpu", sync_cpu),
+    ):
         app.get(path)(func)
     return app
 
@@ -109,11 +103,15 @@ def _starlette() -> Any:
     def sync_cpu_endpoint(request: Request) -> JSONResponse:
         return JSONResponse(sync_cpu())
 
-    return Starlette(routes=[
-        Route("/cpu", cpu_endpoint), Route("/blocking", blocking_endpoint),
-        Route("/good", good_endpoint), Route("/sync", sync_endpoint),
-        Route("/sync-cpu", sync_cpu_endpoint),
-    ])
+    return Starlette(
+        routes=[
+            Route("/cpu", cpu_endpoint),
+            Route("/blocking", blocking_endpoint),
+            Route("/good", good_endpoint),
+            Route("/sync", sync_endpoint),
+            Route("/sync-cpu", sync_cpu_endpoint),
+        ]
+    )
 
 
 app = _starlette() if os.environ.get("WEB_APP_FRAMEWORK") == "starlette" else _fastapi()
