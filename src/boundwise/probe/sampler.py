@@ -118,9 +118,10 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._own_tid = 0
         self._known_idents: set[int] = set()
+        """Python threads already tracked (and the sampler itself)."""
         self._native_candidates: set[int] = set()
         self._present_at_start: set[int] = set()
-        """Python threads already tracked (and the sampler itself)."""
+        """Threads threading did not list when sampling began."""
         self._last_housekeeping = 0.0
         self._hold_ns = 0
         self._backoff = 1

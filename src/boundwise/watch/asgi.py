@@ -26,7 +26,7 @@ import types
 import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
-from typing import Any, Final
+from typing import Any
 
 from boundwise.probe.clock import thread_cpu_ns, wall_ns
 from boundwise.probe.taxonomy import Category
@@ -76,6 +76,13 @@ class _Route:
         self.held_ns = 0
 
 
+# Reading a thread's CPU clock is a system call (about 0.6 µs here, two per step):
+# it is read on every step of the first _CPU_SAMPLE requests of each path and then of
+# one request in _CPU_SAMPLE; a route's other requests are given the CPU share of
+# loop time that its measured requests had.
+_CPU_SAMPLE = 8
+
+
 class _Path:
     """What earlier requests to a path showed."""
 
@@ -86,9 +93,6 @@ class _Path:
         """Requests whose loop CPU was measured."""
         self.threads = True
         """Whether its work may go to threads (until a request shows otherwise)."""
-
-
-_NO_PATH: Final = _Path()
 
 
 class _Request:
@@ -109,11 +113,13 @@ class _Request:
         "waits",
     )
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, path: _Path) -> None:
         self.id = next(_ids)
         self.scope = scope
-        self.cpu_sampled = False
-        self.path = _NO_PATH
+        self.path = path
+        self.cpu_sampled = path.measured < _CPU_SAMPLE or self.id % _CPU_SAMPLE == 0
+        if self.cpu_sampled:
+            path.measured += 1
         self.loop_cpu_ns = 0
         self.loop_held_ns = 0
         self.blocked_ns = 0
@@ -144,13 +150,6 @@ class _Request:
                     self.waits.update(waits)
 
         return timed
-
-
-# Reading a thread's CPU clock is a system call (about 0.6 µs here, two per step):
-# it is read on every step of the first _CPU_SAMPLE requests of each path and then of
-# one request in _CPU_SAMPLE; a route's other requests are given the CPU share of
-# loop time that its measured requests had.
-_CPU_SAMPLE = 8
 
 
 @types.coroutine
@@ -282,17 +281,13 @@ class WatchMiddleware:
         loop = self._loop
         if loop is None or threading.get_ident() != self._loop_ident or not loop.is_running():
             self._start_watchdog()
-        request = _Request(scope)
         path = scope.get("path")
         seen = self._paths.get(path)
         if seen is None:
             seen = _Path()
             if len(self._paths) < 4096:  # paths are unbounded (/items/1, /items/2...)
                 self._paths[path] = seen
-        request.path = seen
-        if seen.measured < _CPU_SAMPLE or request.id % _CPU_SAMPLE == 0:
-            request.cpu_sampled = True
-            seen.measured += 1
+        request = _Request(scope, seen)
         # Setting a context variable makes every context-variable read that follows
         # slower (the caches are per context): only where work may go to threads.
         token = _current.set(request) if seen.threads or request.cpu_sampled else None
@@ -354,19 +349,21 @@ class WatchMiddleware:
         """The route a request took, remembered per routed route object (the same for
         every call) and else per name."""
         route = scope.get("route")
-        key: object = (scope.get("method"), id(route))
-        entry = self._routes.get(key) if route is not None else None
         generation = self.collector.generation
-        if entry is None or entry.route is not route or entry.generation != generation:
-            name, kind = route_of(scope)
-            if route is None:
-                key = name
-                entry = self._routes.get(key)
-            if entry is None or entry.route is not route or entry.generation != generation:
-                stats = self.collector.stats(name, kind)
-                entry = _Route(route, name, kind, stats, generation)
-                if len(self._routes) < 4096:  # unrouted paths are unbounded: stop there
-                    self._routes[key] = entry
+        key: object = (scope.get("method"), id(route))
+        if route is not None:
+            entry = self._routes.get(key)
+            if entry is not None and entry.route is route and entry.generation == generation:
+                return entry
+        name, kind = route_of(scope)
+        if route is None:
+            key = name
+            entry = self._routes.get(key)
+            if entry is not None and entry.generation == generation:
+                return entry
+        entry = _Route(route, name, kind, self.collector.stats(name, kind), generation)
+        if len(self._routes) < 4096:  # unrouted paths are unbounded: stop there
+            self._routes[key] = entry
         return entry
 
     # -- the watchdog ---------------------------------------------------------------
